@@ -1,0 +1,115 @@
+"""Result records: one JSON object per metric evaluation, appended as a line to a results file.
+
+Reports are built from these records with pandas, so every table cell can be traced back to the
+record's parameters, sample count, feature network and checkpoint hash.
+"""
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stylegan_core.errors import UserError
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureNetwork:
+    """Identity of the network a metric measured with (LPIPS-VGG16, Inception-v3, a classifier)."""
+
+    name: str  # e.g. "lpips-vgg16-v0.1", "inception-v3-compat"
+    weights: str  # file the backbone weights came from, or "substitute:<how>"
+    substitute: bool  # True when the weights are NOT the standard pretrained ones
+    sha256: str | None = None  # hash of the weights file, when there is one
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    metric: str  # protocol name, e.g. "ppl_wend", "fid50k", "ls"
+    value: float  # the headline number (for ls: the W score; see extras)
+    params: dict[str, Any]  # the metric's parameters (space, epsilon, crop, ...)
+    num_samples: int  # samples actually used (compare with the paper's count)
+    seed: int
+    model: str  # a label: preset name or checkpoint stem
+    checkpoint: str | None  # path as given, or None for a generator built in memory
+    checkpoint_sha256: str | None
+    feature_network: FeatureNetwork | None
+    wall_time_s: float
+    extras: dict[str, Any] = field(default_factory=dict)  # metric-specific details
+    versions: dict[str, str] = field(default_factory=lambda: library_versions())
+    created: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat())
+    record_version: int = RECORD_VERSION
+
+    def __post_init__(self):
+        if not math.isfinite(self.value):
+            raise ValueError(f"metric {self.metric} produced a non-finite value {self.value}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "ResultRecord":
+        d = dict(d)
+        fn = d.get("feature_network")
+        d["feature_network"] = FeatureNetwork(**fn) if fn is not None else None
+        names = {f.name for f in dataclasses.fields(ResultRecord)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown record fields {sorted(unknown)}")
+        return ResultRecord(**d)
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    for mod in ("sklearn", "scipy", "lpips", "torch_fidelity"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            pass
+    return versions
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def append_jsonl(path: str | os.PathLike, record: ResultRecord) -> None:
+    """Append the record as one line; a single write so concurrent appenders never interleave."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record.to_dict(), sort_keys=True) + "\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: str | os.PathLike) -> list[ResultRecord]:
+    """All records in a results file; a malformed line is an error naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: results file not found")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(ResultRecord.from_dict(json.loads(line)))
+            except (ValueError, TypeError) as e:
+                raise UserError(f"{path}:{lineno}: not a result record ({e})") from None
+    return records
