@@ -1,0 +1,214 @@
+"""Linear separability: entropy against hand values and the official formula, pruning, scores of
+separable and independent label sets, fit failures, and the sampler's determinism."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import sklearn.svm
+import torch
+
+from stylegan_eval import separability as ls
+from stylegan_eval.separability import (
+    SeparabilityError,
+    conditional_entropy,
+    fit_spaces,
+    joint_table,
+    labels_from_probs,
+    prune_confident,
+    separability_score,
+)
+
+
+def _h(p):
+    p = np.asarray(p, dtype=np.float64)
+    p = p[p > 0] / p.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# conditional_entropy
+
+
+@pytest.mark.parametrize(
+    "table, expected",
+    [
+        ([[1, 1], [1, 1]], 1.0),  # independent, uniform label: H(Y) = 1 bit
+        ([[1, 4], [2, 8]], _h([0.2, 0.8])),  # independent, skewed label: H(Y|X) = H(Y)
+        ([[7, 0], [0, 3]], 0.0),  # identical
+        ([[0, 7], [3, 0]], 0.0),  # identical up to relabelling
+        ([[3, 1], [0, 4]], 0.5 * _h([0.75, 0.25])),  # mixed: row 0 uncertain, row 1 certain
+        ([[2, 2], [0, 4]], 0.5),  # mixed: half the mass has 1 bit left
+        ([[5, 0], [0, 0]], 0.0),  # one cell: empty cells contribute 0
+        ([[0.1, 0.3], [0.45, 0.15]], 0.4 * _h([0.25, 0.75]) + 0.6 * _h([0.75, 0.25])),  # frequencies
+    ],
+)
+def test_conditional_entropy_hand_values(table, expected):
+    assert conditional_entropy(table) == pytest.approx(expected, abs=1e-12)
+
+
+def test_conditional_entropy_is_scale_free_and_matches_official_formula():
+    # The official code computes H(Y) - I(X; Y); we compute -sum p(x,y) log2 p(y|x).
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        t = rng.integers(0, 50, size=(2, 2)).astype(float)
+        t[0, 0] += 1
+        p = t / t.sum()
+        px, py = p.sum(1), p.sum(0)
+        mi = sum(p[x, y] * math.log2(p[x, y] / (px[x] * py[y])) for x in range(2) for y in range(2) if p[x, y] > 0)
+        assert conditional_entropy(t) == pytest.approx(max(0.0, _h(py) - mi), abs=1e-9)
+        assert conditional_entropy(t * 17) == pytest.approx(conditional_entropy(t), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "table, match",
+    [([[1, -1], [1, 1]], "non-negative"), ([1, 2], "2-D"), ([[0, 0], [0, 0]], "all zeros"), ([[np.nan, 1], [1, 1]], "finite")],
+)
+def test_conditional_entropy_rejects_bad_tables(table, match):
+    with pytest.raises(ValueError, match=match):
+        conditional_entropy(table)
+
+
+def test_joint_table_rows_are_predictions():
+    assert joint_table(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0])).tolist() == [[1, 1], [1, 2]]
+
+
+# ---------------------------------------------------------------------------------------------
+# pruning and labels
+
+
+def test_prune_keeps_most_confident_with_ties_by_index():
+    #            0     1      2     3      4     5      6
+    p = np.array([0.5, 0.875, 0.125, 0.75, 0.25, 0.9375, 0.0625])
+    # confidence: .5, .875, .875, .75, .75, .9375, .9375
+    assert prune_confident(p, 7).tolist() == [5, 6, 1, 2, 3, 4, 0]
+    assert prune_confident(p, 3).tolist() == [5, 6, 1]
+
+
+def test_prune_kept_set_dominates_dropped_set():
+    p = np.random.default_rng(1).random(1000)
+    keep = prune_confident(p, 400)
+    conf = np.maximum(p, 1 - p)
+    dropped = np.setdiff1d(np.arange(1000), keep)
+    assert len(set(keep.tolist())) == 400
+    assert conf[keep].min() >= conf[dropped].max()
+
+
+@pytest.mark.parametrize("num_keep", [0, 8])
+def test_prune_rejects_bad_num_keep(num_keep):
+    with pytest.raises(ValueError, match="num_keep must be in 1..7"):
+        prune_confident(np.full(7, 0.3), num_keep)
+
+
+def test_labels_are_argmax_of_softmax_pair():
+    # softmax([l, -l])[0] = sigmoid(2 l); argmax picks index 0 ("present") on ties.
+    logits = torch.tensor([-3.0, -0.1, 0.0, 0.2, 4.0])
+    pair = torch.softmax(torch.stack([logits, -logits], 1), 1)
+    assert torch.allclose(pair[:, 0], torch.sigmoid(2 * logits))
+    assert labels_from_probs(torch.sigmoid(2 * logits).numpy()).tolist() == (pair.argmax(1) == 0).long().tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# separability_score
+
+
+def _linear_set(n=600, d=8, a=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    logits = x @ rng.standard_normal((d, a)) + 0.1
+    return x, 1 / (1 + np.exp(-2 * logits))
+
+
+def test_linear_labels_score_one():
+    x, p = _linear_set()
+    r = separability_score(x, p, num_keep=300)
+    assert r.score == 1.0
+    assert r.entropies == [0.0, 0.0, 0.0]
+    assert r.accuracies == [1.0, 1.0, 1.0]
+    assert r.statuses == ["ok", "ok", "ok"]
+
+
+def test_independent_labels_score_close_to_two_to_the_a():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4000, 4))
+    p = rng.random((4000, 3))
+    r = separability_score(x, p, num_keep=2000)
+    assert 0.9 * 2**3 < r.score <= 2**3
+    assert all(0.45 < acc < 0.6 for acc in r.accuracies)
+
+
+def test_mixed_set_scores_about_two():
+    x, p_lin = _linear_set(n=4000, d=4, a=1, seed=3)
+    p = np.concatenate([p_lin, np.random.default_rng(4).random((4000, 1))], axis=1)
+    r = separability_score(x, p, num_keep=2000)
+    assert r.entropies[0] == 0.0 and r.entropies[1] > 0.95
+    assert r.score == pytest.approx(2.0 ** r.entropies[1])
+
+
+def test_only_kept_samples_are_fitted():
+    # Labels are linear in x only for confident samples; the unconfident half is noise the SVM
+    # would trip on if pruning let it in.
+    x, p = _linear_set(n=800, d=4, a=1, seed=5)
+    keep = prune_confident(p[:, 0], 400)
+    drop = np.setdiff1d(np.arange(800), keep)
+    p[drop, 0] = 0.5 + (np.random.default_rng(6).random(400) - 0.5) * 0.01  # scrambled, unconfident
+    assert separability_score(x, p, num_keep=400).score == 1.0
+    assert separability_score(x, p, num_keep=800).score > 1.2
+
+
+@pytest.mark.slow
+def test_parallel_fits_equal_serial():
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal((500, 6))
+    w = rng.standard_normal((500, 5)).astype(np.float32)
+    p = rng.random((500, 2))
+    serial = fit_spaces({"z": z, "w": w}, p, 250, n_jobs=1)
+    parallel = fit_spaces({"z": z, "w": w}, p, 250, n_jobs=2)
+    assert serial == parallel
+    assert serial["z"].score != serial["w"].score
+
+
+def test_single_class_is_flagged_not_assumed():
+    x, p = _linear_set(a=2)
+    p[:, 1] = 0.99
+    r = separability_score(x, p, num_keep=300)
+    assert r.statuses == ["ok", "single_class"]
+    assert r.fits[1].entropy == 0.0 and r.fits[1].num_present == 300
+
+
+def test_convergence_warning_is_flagged(monkeypatch):
+    class Warns(sklearn.svm.LinearSVC):
+        def fit(self, x, y):
+            warnings.warn("did not converge", sklearn.exceptions.ConvergenceWarning)
+            return super().fit(x, y)
+
+    monkeypatch.setattr(sklearn.svm, "LinearSVC", Warns)
+    x, p = _linear_set(a=1)
+    assert separability_score(x, p, num_keep=300).statuses == ["not_converged"]
+
+
+def test_failed_fit_is_an_error_not_a_perfect_prediction(monkeypatch):
+    class Fails(sklearn.svm.LinearSVC):
+        def fit(self, x, y):
+            raise ValueError("solver exploded")
+
+    monkeypatch.setattr(sklearn.svm, "LinearSVC", Fails)
+    x, p = _linear_set(a=1)
+    with pytest.raises(SeparabilityError, match="LinearSVC failed on z for Smiling: ValueError: solver exploded"):
+        fit_spaces({"z": x}, p, 300, attribute_names=["Smiling"])
+
+
+@pytest.mark.parametrize(
+    "latents, probs, num_keep, match",
+    [
+        (np.zeros((10, 3)), np.full((10, 2), 0.3), 11, r"num_keep must be in 1..10"),
+        (np.zeros((10, 3)), np.full((9, 2), 0.3), 5, r"latents must be \[N=9, D\]"),
+        (np.full((10, 3), np.nan), np.full((10, 2), 0.3), 5, "NaN or Inf"),
+        (np.zeros((10, 3)), np.full((10, 2), 1.5), 5, r"probabilities in \[0, 1\]"),
+        (np.zeros((10, 3)), np.full(10, 0.3), 5, r"probs must be \[N, A\]"),
+    ],
+)
+def test_separability_score_rejects_bad_inputs(latents, probs, num_keep, match):
+    with pytest.raises(SeparabilityError, match=match):
+        separability_score(latents, probs, num_keep)
