@@ -1,0 +1,176 @@
+"""Report figures (matplotlib, Agg backend, PNG): PPL distance histograms per model and space,
+per-attribute conditional entropies (Z vs W), training curves from a run's JSON-lines
+statistics. Image grids made by stylegan_core.sampling are embedded as they are.
+
+Inputs are found in result records: a PPL record's extras may name a saved .npy of per-sample
+distances (`--save-dists`); a separability record's extras carry its per-attribute entropies.
+"""
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: reports are written on servers without a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from stylegan_eval.records import ResultRecord  # noqa: E402
+
+# Keys of the images-shown counter in training statistics, most specific first.
+_X_KEYS = ("kimg", "images_shown", "cur_nimg", "nimg", "images", "step", "iteration")
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    title: str
+    path: Path  # PNG file
+    caption: str = ""
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def dists_path(record: ResultRecord, base_dir: str | os.PathLike | None = None) -> Path | None:
+    """The saved per-sample PPL distances (.npy) a record's extras name, if the file exists.
+
+    Relative paths are tried against `base_dir` (the results file's folder), then the cwd."""
+    for key, val in sorted(record.extras.items()):
+        if isinstance(val, str) and val.endswith(".npy") and "dist" in key:
+            p = Path(val)
+            for cand in ([Path(base_dir) / p] if base_dir and not p.is_absolute() else []) + [p]:
+                if cand.is_file():
+                    return cand
+    return None
+
+
+def ppl_histogram(model: str, dists: dict[str, np.ndarray], path: Path) -> FigureFile:
+    """Histograms of per-sample PPL distances for one model.
+
+    dists: metric name ("ppl_zfull", "ppl_wend", ...) -> distances [N] (already / eps^2).
+    One panel per sampling (full, end), Z and W overlaid, log-spaced bins over the 1st-99th
+    percentile range (the range the metric averages over), dashed line at each filtered mean.
+    """
+    samplings = [s for s in ("full", "end") if any(m.endswith(s) for m in dists)]
+    fig, axes = plt.subplots(1, len(samplings), figsize=(5 * len(samplings), 3.2), squeeze=False)
+    for ax, s in zip(axes[0], samplings):
+        for space, color in (("z", "tab:orange"), ("w", "tab:blue")):
+            d = dists.get(f"ppl_{space}{s}")
+            if d is None or len(d) == 0:
+                continue
+            d = np.asarray(d, dtype=np.float64)
+            lo, hi = np.percentile(d, 1, method="lower"), np.percentile(d, 99, method="higher")
+            kept = d[(d >= lo) & (d <= hi)]
+            lo_b, hi_b = max(kept.min(), 1e-12), max(kept.max(), 1e-12) * 1.0001
+            bins = np.geomspace(lo_b, hi_b, 30) if hi_b > lo_b * 1.01 else 10
+            ax.hist(kept, bins=bins, alpha=0.55, color=color, label=f"{space.upper()} (mean {kept.mean():.1f}, n={len(d)})")
+            ax.axvline(kept.mean(), color=color, linestyle="--", linewidth=1)
+        if isinstance(bins, np.ndarray):
+            ax.set_xscale("log")
+        ax.set_title(f"{model}: PPL {s}")
+        ax.set_xlabel("LPIPS distance / eps^2")
+        ax.set_ylabel("samples")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+    return FigureFile(f"PPL distances: {model}", path, "per-sample distances between the 1st and 99th percentile, Z vs W")
+
+
+def entropies_of(record: ResultRecord) -> dict[str, float] | None:
+    """Per-attribute conditional entropies H(Y|X) (bits) from a separability record's extras.
+
+    Accepts {attr: H} under a key containing "entrop", or a list of H with the names under
+    "attributes"/"attribute_names"."""
+    ex = record.extras
+    for key, val in ex.items():
+        if "entrop" not in key:
+            continue
+        if isinstance(val, dict) and val and all(isinstance(x, (int, float)) for x in val.values()):
+            return {str(k): float(x) for k, x in val.items()}
+        if isinstance(val, list) and val and all(isinstance(x, (int, float)) for x in val):
+            names = ex.get("attributes") or ex.get("attribute_names") or [f"attr{i}" for i in range(len(val))]
+            if len(names) == len(val):
+                return {str(n): float(x) for n, x in zip(names, val)}
+    return None
+
+
+def entropy_bars(model: str, z: dict[str, float] | None, w: dict[str, float] | None, path: Path) -> FigureFile:
+    """Grouped bars of per-attribute conditional entropy, Z vs W (lower = more separable)."""
+    names = list(dict.fromkeys(list((z or {}).keys()) + list((w or {}).keys())))
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(names) + 2), 3.4))
+    width = 0.4
+    for i, (space, ent, color) in enumerate((("Z", z, "tab:orange"), ("W", w, "tab:blue"))):
+        if ent:
+            vals = [ent.get(n, math.nan) for n in names]
+            ax.bar(x + (i - 0.5) * width, vals, width, label=f"{space} (sum {np.nansum(vals):.3f} bits)", color=color)
+    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("H(Y|X) [bits]")
+    ax.set_title(f"{model}: conditional entropy per attribute")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return FigureFile(f"Separability per attribute: {model}", path, "conditional entropy of the classifier label given the linear SVM's prediction; lower is more separable")
+
+
+def read_stats(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Lines of a JSON-lines statistics file that parse as objects (a torn last line is skipped)."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                rows.append(obj)
+    return rows
+
+
+def _numeric_series(rows: Sequence[dict]) -> dict[str, list[float]]:
+    """Flattened numeric fields ("loss/G" for nested {"loss": {"G": ..}}), NaN where absent."""
+    flat = []
+    for r in rows:
+        f = {}
+        for k, v in r.items():
+            if isinstance(v, dict):
+                f.update({f"{k}/{k2}": v2 for k2, v2 in v.items()})
+            else:
+                f[k] = v
+        flat.append(f)
+    keys = list(dict.fromkeys(k for f in flat for k, v in f.items() if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    return {k: [float(f[k]) if isinstance(f.get(k), (int, float)) else math.nan for f in flat] for k in keys}
+
+
+def training_curves(stats_path: str | os.PathLike, path: Path, title: str | None = None) -> FigureFile | None:
+    """Losses (and other loss-like statistics) against images shown, from a run's stats file.
+
+    Returns None when the file holds no plottable series."""
+    series = _numeric_series(read_stats(stats_path))
+    xkey = next((k for k in _X_KEYS if k in series), None)
+    loss_keys = [k for k in series if "loss" in k.lower() or k.lower().startswith(("g_", "d_", "r1", "gp"))]
+    if xkey is None or not loss_keys:
+        return None
+    x = series[xkey]
+    other = [k for k in series if k not in loss_keys and k != xkey and ("per_s" in k or "/s" in k or "lod" in k)]
+    fig, axes = plt.subplots(1, 1 + bool(other), figsize=(5 * (1 + bool(other)), 3.2), squeeze=False)
+    for k in loss_keys:
+        axes[0][0].plot(x, series[k], label=k, linewidth=1)
+    axes[0][0].set_xlabel(xkey)
+    axes[0][0].set_title("losses")
+    axes[0][0].legend(fontsize=7)
+    for k in other:
+        axes[0][1].plot(x, series[k], label=k, linewidth=1)
+    if other:
+        axes[0][1].set_xlabel(xkey)
+        axes[0][1].legend(fontsize=7)
+    name = title or Path(stats_path).parent.name
+    fig.suptitle(f"training: {name}")
+    _save(fig, path)
+    return FigureFile(f"Training curves: {name}", path, f"from {stats_path}")

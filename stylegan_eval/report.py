@@ -1,0 +1,352 @@
+"""Comparison tables from result records, laid out like the paper's Tables 1, 3 and 4.
+
+Pipeline: result files / run folders -> `load_inputs` (records with ids and file:line sources)
+-> `records_frame` (one row per record: the traceability table written as results.csv) ->
+`model_table` (one row per model: FID, PPL full/end in Z and W, separability in Z and W) and
+`table4_view` (one row per model and latent space, grouped by generator kind and mapping depth,
+as Table 4). Published numbers (stylegan_eval.published) are added as separate, labelled rows.
+
+A measured cell is marked SUBSTITUTE_MARK when its feature network was a substitute (not the
+standard pretrained weights) and FEWER_MARK when it used fewer samples than the paper's protocol;
+`LEGEND` explains both. `qualitative_findings` checks the paper's three claims on the measured
+values only (never on published ones).
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import pandas as pd
+
+from stylegan_core.errors import UserError
+from stylegan_eval.published import METRIC_COLUMNS, PAPER_NUM_SAMPLES, generator_kind, published_rows
+from stylegan_eval.records import ResultRecord
+
+SUBSTITUTE_MARK = "†"
+FEWER_MARK = "‡"
+LEGEND = {
+    SUBSTITUTE_MARK: "measured with a SUBSTITUTE feature network (not the standard pretrained weights); "
+    "not comparable with published numbers",
+    FEWER_MARK: "measured with fewer samples than the paper's protocol (FID 50k, PPL 100k, separability 200k)",
+}
+COLUMN_TITLES = {
+    "fid": "FID",
+    "ppl_zfull": "PPL Z full",
+    "ppl_zend": "PPL Z end",
+    "ppl_wfull": "PPL W full",
+    "ppl_wend": "PPL W end",
+    "ls_z": "Sep. Z",
+    "ls_w": "Sep. W",
+}
+TABLE4_COLUMNS = ("FID", "PPL full", "PPL end", "Separability")
+
+
+@dataclass(frozen=True)
+class LoadedRecord:
+    record: ResultRecord
+    record_id: str  # first 12 hex digits of the SHA-256 of the record's canonical JSON
+    source: str  # "path:line" of the JSON line it was read from
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    records: list[LoadedRecord]
+    stats_files: list[Path]  # training statistics (JSON lines) found in run folders
+    images: list[Path]  # PNGs found in run folders (snapshot grids, sampling figures)
+
+
+def record_id(record: ResultRecord) -> str:
+    canonical = json.dumps(record.to_dict(), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def read_records(path: str | os.PathLike) -> list[LoadedRecord]:
+    """Records of one results file, each with its id and file:line; bad lines name file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: results file not found")
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = ResultRecord.from_dict(json.loads(line))
+            except (ValueError, TypeError) as e:
+                raise UserError(f"{path}:{lineno}: not a result record ({e})") from None
+            out.append(LoadedRecord(rec, record_id(rec), f"{path}:{lineno}"))
+    return out
+
+
+def _first_json(path: Path) -> dict | None:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    return None
+                return obj if isinstance(obj, dict) else None
+    return None
+
+
+def load_inputs(paths: Sequence[str | os.PathLike]) -> ReportInputs:
+    """Result files (JSON lines) and run folders; a folder is searched recursively for result
+    files, training statistics (other JSON-lines files) and PNG images. Duplicate records (the
+    same file reached twice) are kept once."""
+    if not paths:
+        raise UserError("no inputs: give at least one results file (.jsonl) or run folder")
+    records: dict[str, LoadedRecord] = {}
+    stats, images = [], []
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*.jsonl")):
+                first = _first_json(f)
+                if first is not None and "metric" in first and "record_version" in first:
+                    for r in read_records(f):
+                        records.setdefault(r.record_id, r)
+                elif first is not None:
+                    stats.append(f)
+            images.extend(sorted(p.rglob("*.png")))
+        elif p.is_file():
+            for r in read_records(p):
+                records.setdefault(r.record_id, r)
+        else:
+            raise UserError(f"{p}: no such results file or run folder")
+    return ReportInputs(list(records.values()), stats, images)
+
+
+def metric_column(metric: str) -> str | None:
+    """Report column of a record's metric name ("fid50k" -> "fid"), or None if not tabulated."""
+    if metric in METRIC_COLUMNS:
+        return metric
+    if metric.startswith("fid"):
+        return "fid"
+    return None
+
+
+def records_frame(loaded: Sequence[LoadedRecord]) -> pd.DataFrame:
+    """One row per record with everything needed to trace a table cell (written as results.csv)."""
+    rows = []
+    for lr in loaded:
+        r = lr.record
+        column = metric_column(r.metric)
+        paper_n = PAPER_NUM_SAMPLES.get(column) if column else None
+        fn = r.feature_network
+        rows.append(
+            {
+                "record_id": lr.record_id,
+                "source": lr.source,
+                "model": r.model,
+                "preset": r.params.get("preset"),
+                "checkpoint": r.checkpoint,
+                "checkpoint_sha256": r.checkpoint_sha256,
+                "metric": r.metric,
+                "column": column,
+                "value": r.value,
+                "num_samples": r.num_samples,
+                "paper_num_samples": paper_n,
+                "fewer_samples": bool(paper_n is not None and r.num_samples < paper_n),
+                "feature_network": fn.name if fn else None,
+                "feature_weights": fn.weights if fn else None,
+                "substitute": bool(fn and fn.substitute),
+                "seed": r.seed,
+                "wall_time_s": r.wall_time_s,
+                "created": r.created,
+                "params": json.dumps(r.params, sort_keys=True),
+            }
+        )
+    columns = [
+        "record_id", "source", "model", "preset", "checkpoint", "checkpoint_sha256", "metric", "column",
+        "value", "num_samples", "paper_num_samples", "fewer_samples", "feature_network", "feature_weights",
+        "substitute", "seed", "wall_time_s", "created", "params",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _model_labels(df: pd.DataFrame) -> pd.Series:
+    """Row label per record: the model label, plus a short checkpoint hash where one label
+    covers several checkpoints (so two different models never share a row)."""
+    key = df["checkpoint_sha256"].fillna("")
+    n_hashes = key.groupby(df["model"]).transform("nunique")
+    short = key.str[:8]
+    return df["model"].where(n_hashes <= 1, df["model"] + " @" + short)
+
+
+def marks_of(row) -> str:
+    return (SUBSTITUTE_MARK if row["substitute"] else "") + (FEWER_MARK if row["fewer_samples"] else "")
+
+
+@dataclass(frozen=True)
+class ModelTable:
+    """One row per model; parallel frames with the same index (model label) and columns."""
+
+    values: pd.DataFrame  # float; NaN where not measured
+    marks: pd.DataFrame  # "", "†", "‡", "†‡"
+    record_ids: pd.DataFrame  # the record each cell came from ("" where not measured)
+    info: pd.DataFrame  # preset, checkpoint_sha256, kind, mapping_layers per model
+
+
+def model_table(frame: pd.DataFrame) -> ModelTable:
+    """The latest record per (model, column); models in first-appearance order."""
+    df = frame[frame["column"].notna()].copy()
+    df["label"] = _model_labels(df)
+    order = list(dict.fromkeys(df["label"]))
+    df = df.sort_values("created", kind="stable")
+    latest = df.groupby(["label", "column"], sort=False).tail(1)
+    cols = list(METRIC_COLUMNS)
+    values = latest.pivot(index="label", columns="column", values="value").reindex(index=order, columns=cols)
+    latest = latest.assign(mark=latest.apply(marks_of, axis=1))
+    marks = latest.pivot(index="label", columns="column", values="mark").reindex(index=order, columns=cols)
+    ids = latest.pivot(index="label", columns="column", values="record_id").reindex(index=order, columns=cols)
+    info_rows = []
+    for label in order:
+        sub = df[df["label"] == label]
+        preset = next((p for p in sub["preset"] if p), None)
+        kind = generator_kind(preset)
+        info_rows.append(
+            {
+                "preset": preset,
+                "checkpoint_sha256": next((h for h in sub["checkpoint_sha256"] if h), None),
+                "kind": kind[0] if kind else None,
+                "mapping_layers": kind[1] if kind else None,
+            }
+        )
+    info = pd.DataFrame(info_rows, index=pd.Index(order, name="label"))
+    values.index.name = marks.index.name = ids.index.name = "label"
+    return ModelTable(values, marks.fillna(""), ids.fillna(""), info)
+
+
+def format_value(v: float) -> str:
+    if pd.isna(v):
+        return ""
+    return f"{v:.2f}" if abs(v) < 1000 else f"{v:.1f}"
+
+
+@dataclass(frozen=True)
+class DisplayRow:
+    label: str
+    cells: list[str]
+    published: bool  # True for a published (paper) row
+    record_ids: list[str]  # per cell, "" where none (published rows: the table's name instead)
+
+
+def model_rows(table: ModelTable, published: bool = True) -> list[DisplayRow]:
+    """Rows of the one-row-per-model table as strings with marks; each measured model is followed
+    by the published rows of the paper configuration its preset reproduces."""
+    rows = []
+    for label in table.values.index:
+        cells = [format_value(table.values.at[label, c]) + table.marks.at[label, c] for c in METRIC_COLUMNS]
+        rows.append(DisplayRow(label, cells, False, [table.record_ids.at[label, c] for c in METRIC_COLUMNS]))
+        if published:
+            for pr in published_rows(table.info.at[label, "preset"]):
+                cells = [format_value(pr.values.get(c, float("nan"))) for c in METRIC_COLUMNS]
+                rows.append(DisplayRow(f"published: {pr.label}", cells, True, [pr.sources.get(c, "") for c in METRIC_COLUMNS]))
+    return rows
+
+
+def table4_rows(table: ModelTable, published: bool = True) -> list[tuple[str, str, DisplayRow]]:
+    """Table-4 layout: (generator kind, mapping layers, row) with row cells FID, PPL full, PPL end,
+    separability, one row per model and measured latent space, grouped by kind then depth."""
+    def sort_key(label):
+        kind, depth = table.info.at[label, "kind"], table.info.at[label, "mapping_layers"]
+        return (["traditional", "style-based"].index(kind) if kind else 2, depth if depth is not None else 99)
+
+    out = []
+    for label in sorted(table.values.index, key=sort_key):
+        kind = table.info.at[label, "kind"] or "unknown"
+        depth = table.info.at[label, "mapping_layers"]
+        depth_s = "?" if depth is None or pd.isna(depth) else str(int(depth))
+        for space in ("z", "w"):
+            cols = ["fid", f"ppl_{space}full", f"ppl_{space}end", f"ls_{space}"]
+            if all(pd.isna(table.values.at[label, c]) for c in cols[1:]):
+                continue
+            cells = [format_value(table.values.at[label, c]) + table.marks.at[label, c] for c in cols]
+            ids = [table.record_ids.at[label, c] for c in cols]
+            out.append((kind, depth_s, DisplayRow(f"{label} ({space.upper()})", cells, False, ids)))
+            if published:
+                for pr in published_rows(table.info.at[label, "preset"]):
+                    if any(c in pr.values for c in cols[1:]):
+                        cells = [format_value(pr.values.get(c, float("nan"))) for c in cols]
+                        src = [pr.sources.get(c, "") for c in cols]
+                        out.append((kind, depth_s, DisplayRow(f"published: {pr.label} ({space.upper()})", cells, True, src)))
+    return out
+
+
+Verdict = Literal["held", "did not hold", "mixed", "not measured"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    claim: str
+    verdict: Verdict
+    evidence: list[str]  # one line per compared model / pair, with the measured values
+
+
+def _verdict(outcomes: list[bool]) -> Verdict:
+    if not outcomes:
+        return "not measured"
+    return "held" if all(outcomes) else "did not hold" if not any(outcomes) else "mixed"
+
+
+def _has_mapping(table: ModelTable, label: str) -> bool:
+    depth = table.info.at[label, "mapping_layers"]
+    # Unknown depth: compare anyway (W differs from Z whenever a mapping network exists).
+    return depth is None or pd.isna(depth) or depth > 0
+
+
+def qualitative_findings(table: ModelTable) -> list[Finding]:
+    """The paper's qualitative claims, checked on the measured values in `table`.
+
+    1. Paths in W are shorter than in Z (Table 4: every generator with a mapping network).
+    2. W is more linearly separable than Z (lower score).
+    3. The style-based generator is more separable than the traditional one, each in the space
+       the paper reports for it (W where there is a mapping network, Z otherwise).
+    """
+    v = table.values
+    paths, paths_ev = [], []
+    sep, sep_ev = [], []
+    for label in v.index:
+        if not _has_mapping(table, label):
+            paths_ev.append(f"{label}: not applicable (no mapping network, W is the normalised Z)")
+            sep_ev.append(f"{label}: not applicable (no mapping network)")
+            continue
+        for s in ("full", "end"):
+            z, w = v.at[label, f"ppl_z{s}"], v.at[label, f"ppl_w{s}"]
+            if pd.notna(z) and pd.notna(w):
+                paths.append(bool(w < z))
+                paths_ev.append(f"{label}: PPL {s} W {format_value(w)} {'<' if w < z else '>='} Z {format_value(z)}")
+        z, w = v.at[label, "ls_z"], v.at[label, "ls_w"]
+        if pd.notna(z) and pd.notna(w):
+            sep.append(bool(w < z))
+            sep_ev.append(f"{label}: separability W {format_value(w)} {'<' if w < z else '>='} Z {format_value(z)}")
+
+    def own_space_sep(label):
+        col = "ls_w" if _has_mapping(table, label) else "ls_z"
+        return v.at[label, col], col[-1].upper()
+
+    kinds = table.info["kind"]
+    style = [lb for lb in v.index if kinds[lb] == "style-based" and pd.notna(own_space_sep(lb)[0])]
+    trad = [lb for lb in v.index if kinds[lb] == "traditional" and pd.notna(own_space_sep(lb)[0])]
+    kind_cmp, kind_ev = [], []
+    for s in style:
+        for t in trad:
+            (sv, ss), (tv, ts) = own_space_sep(s), own_space_sep(t)
+            kind_cmp.append(bool(sv < tv))
+            kind_ev.append(
+                f"{s} (style-based, {ss}) {format_value(sv)} {'<' if sv < tv else '>='} {t} (traditional, {ts}) {format_value(tv)}"
+            )
+    return [
+        Finding("W paths are shorter than Z paths (PPL W < PPL Z)", _verdict(paths), paths_ev),
+        Finding("W is more linearly separable than Z (separability W < Z)", _verdict(sep), sep_ev),
+        Finding("the style-based generator is more separable than the traditional one", _verdict(kind_cmp), kind_ev),
+    ]
+
+
+def substitute_networks(frame: pd.DataFrame) -> list[str]:
+    """Distinct substitute feature networks used by any record, as 'name (weights)'."""
+    sub = frame[frame["substitute"]]
+    return sorted({f"{n} ({w})" for n, w in zip(sub["feature_network"], sub["feature_weights"])})
