@@ -1,0 +1,252 @@
+"""Training snapshots as one file of plain tensors and JSON, loaded without running code.
+
+A checkpoint is a `torch.save` zip archive holding a dict of state dicts (G, G_ema, D),
+optimiser state dicts, RNG states (`torch.Generator.get_state()` byte tensors), and the run's
+config and progress serialised as JSON text. It never contains pickled classes or code (unlike
+the official StyleGAN `.pkl` snapshots, which pickle the network source): loading uses
+`torch.load(weights_only=True)`, whose unpickler refuses anything but tensors and plain
+containers, so a file carrying a payload is rejected before the payload can run.
+
+Writing is atomic: the archive goes to a temporary file in the destination folder, is fsynced,
+then `os.replace`d onto the final name, so a crash never leaves a truncated file there.
+
+File layout (format version 1):
+    format          "stylegan-eval-checkpoint"
+    format_version  1
+    config_json     {"preset": str|None, "generator": {...}, "discriminator": {...}?, ...}
+    progress_json   {"nimg": int, "lod": float, ...} (whatever the trainer records; {} if none)
+    G_ema           state dict (required: `load_generator` builds from it)
+    G, D            state dicts (training snapshots)
+    optimizers      {"G": optimiser state dict, "D": ...}
+    rng             {name: uint8 tensor from torch.Generator.get_state()}
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stylegan_core.errors import CheckpointError
+
+FORMAT = "stylegan-eval-checkpoint"
+FORMAT_VERSION = 1
+# Keys a caller may put in the state passed to `save_checkpoint`; "config" and "G_ema" are required.
+REQUIRED_KEYS = ("config", "G_ema")
+OPTIONAL_KEYS = ("progress", "G", "D", "optimizers", "rng")
+SNAPSHOT_PREFIX = "snapshot-"
+SNAPSHOT_SUFFIX = ".pt"
+
+
+def snapshot_path(run_dir: str | os.PathLike, nimg: int) -> Path:
+    """The file name of the snapshot taken after `nimg` training images, in `run_dir`."""
+    return Path(run_dir) / f"{SNAPSHOT_PREFIX}{nimg:010d}{SNAPSHOT_SUFFIX}"
+
+
+def list_snapshots(run_dir: str | os.PathLike) -> list[Path]:
+    """The snapshots in `run_dir`, oldest (fewest images) first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = []
+    for p in run_dir.glob(f"{SNAPSHOT_PREFIX}*{SNAPSHOT_SUFFIX}"):
+        digits = p.name[len(SNAPSHOT_PREFIX) : -len(SNAPSHOT_SUFFIX)]
+        if digits.isdigit():
+            found.append((int(digits), p))
+    return [p for _, p in sorted(found)]
+
+
+def latest_snapshot(run_dir: str | os.PathLike) -> Path | None:
+    snaps = list_snapshots(run_dir)
+    return snaps[-1] if snaps else None
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a run folder meaning its latest snapshot."""
+    path = Path(path)
+    if path.is_dir():
+        latest = latest_snapshot(path)
+        if latest is None:
+            raise CheckpointError(f"checkpoint {path}: folder holds no {SNAPSHOT_PREFIX}*{SNAPSHOT_SUFFIX} snapshot")
+        return latest
+    return path
+
+
+def _json_text(what: str, value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {what} is not plain JSON data: {e}") from None
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
+    """Write `state` to `path` atomically (temp file in the same folder, fsync, rename).
+
+    `state` holds "config" (JSON-able dict with at least "generator"; "preset" recommended) and
+    "G_ema" (state dict), optionally "progress" (JSON-able dict), "G", "D" (state dicts),
+    "optimizers" (dict of optimiser state dicts) and "rng" (dict of uint8 tensors).
+    Returns the path written.
+    """
+    path = Path(path)
+    unknown = sorted(set(state) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if unknown or missing:
+        raise CheckpointError(f"checkpoint {path}: cannot save state with missing keys {missing} / unknown keys {unknown}")
+    if not isinstance(state["config"], dict) or "generator" not in state["config"]:
+        raise CheckpointError(f"checkpoint {path}: config must be a dict with a 'generator' entry")
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config_json": _json_text("config", state["config"]),
+        "progress_json": _json_text("progress", state.get("progress", {})),
+    }
+    for key in ("G", "G_ema", "D", "optimizers", "rng"):
+        if key in state:
+            payload[key] = state[key]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        # Any failure (including KeyboardInterrupt) leaves the final name untouched.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable; some platforms cannot open folders, which is harmless."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_payload(path: Path, mmap: bool) -> dict:
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path}: not a regular file")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    # torch.save writes a zip archive; anything else (legacy pickles, images, text) is refused
+    # before any unpickling happens.
+    if magic != b"PK\x03\x04":
+        raise CheckpointError(f"checkpoint {path}: not a checkpoint (not a PyTorch zip archive)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as e:  # torch raises many types for corrupt archives; each becomes one line
+        text = str(e)
+        if "Weights only load failed" in text:
+            raise CheckpointError(
+                f"checkpoint {path}: refused, it contains pickled Python objects other than tensors "
+                "and plain data (possibly code); nothing from it was run"
+            ) from None
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        raise CheckpointError(
+            f"checkpoint {path}: unreadable (truncated or corrupt): {type(e).__name__}: {first[:160]}"
+        ) from None
+    return payload
+
+
+def _decode(path: Path, payload: Any) -> dict:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path}: not a stylegan-eval checkpoint (no '{FORMAT}' marker)")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path}: format version {version!r}, this program reads version {FORMAT_VERSION}"
+        )
+    missing = [k for k in ("config_json", "progress_json", *REQUIRED_KEYS[1:]) if k not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: missing keys {missing}")
+    state: dict = {}
+    for key in ("config", "progress"):
+        try:
+            state[key] = json.loads(payload[f"{key}_json"])
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {path}: {key} is not valid JSON ({e})") from None
+        if not isinstance(state[key], dict):
+            raise CheckpointError(f"checkpoint {path}: {key} is not a JSON object")
+    if not isinstance(state["config"].get("generator"), dict):
+        raise CheckpointError(f"checkpoint {path}: config has no 'generator' section")
+    for key in ("G", "G_ema", "D", "optimizers", "rng"):
+        if key in payload:
+            if not isinstance(payload[key], dict):
+                raise CheckpointError(f"checkpoint {path}: '{key}' is not a dict")
+            state[key] = payload[key]
+    return state
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint (or a run folder's latest snapshot) without executing code.
+
+    Returns {"config": dict, "progress": dict, "G_ema": state dict, and whichever of "G", "D",
+    "optimizers", "rng" the file holds}; tensors are on the CPU.
+    Raises CheckpointError (one line naming the file) for anything unusable.
+    """
+    path = resolve_checkpoint(path)
+    return _decode(path, _read_payload(path, mmap=False))
+
+
+def checkpoint_info(path: str | os.PathLike) -> dict:
+    """Config and progress of a checkpoint without reading its weights into memory.
+
+    Returns {"path", "preset", "config", "progress", "format_version", "contents"}.
+    """
+    path = resolve_checkpoint(path)
+    state = _decode(path, _read_payload(path, mmap=True))
+    return {
+        "path": str(path),
+        "preset": state["config"].get("preset"),
+        "config": state["config"],
+        "progress": state["progress"],
+        "format_version": FORMAT_VERSION,
+        "contents": sorted(k for k in state if k not in ("config", "progress")),
+    }
+
+
+def _generator_from_config(path: Path, config: dict):
+    from stylegan_core.generator import Generator
+    from stylegan_core.presets import GeneratorConfig
+
+    try:
+        gen_config = GeneratorConfig.from_dict(config["generator"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {path}: invalid generator config ({e})") from None
+    return Generator(gen_config)
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """The EMA generator of a checkpoint (or a run folder's latest snapshot), in eval mode on
+    `device`, with gradients disabled; at the level of detail (lod) it was saved with."""
+    path = resolve_checkpoint(path)
+    state = load_checkpoint(path)
+    G = _generator_from_config(path, state["config"])
+    try:
+        G.load_state_dict(state["G_ema"], strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])[:300]
+        raise CheckpointError(f"checkpoint {path}: G_ema weights do not fit its generator config: {detail}") from None
+    return G.to(device).eval().requires_grad_(False)
+
+
+def save_generator(path: str | os.PathLike, G, preset: str | None = None) -> Path:
+    """Write a generator-only checkpoint (G_ema = `G`), e.g. to evaluate a model not trained here."""
+    config = {"preset": preset, "generator": G.config.to_dict()}
+    state_dict = {k: v.detach().cpu() for k, v in G.state_dict().items()}
+    return save_checkpoint(path, {"config": config, "G_ema": state_dict, "progress": {}})
