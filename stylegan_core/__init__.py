@@ -1,1 +1,6 @@
 from stylegan_core.checkpoint import checkpoint_info, load_checkpoint, load_generator, save_checkpoint, save_generator
+from stylegan_core.discriminator import Discriminator, DiscriminatorConfig
+from stylegan_core.generator import Generator, GeneratorConfig, mixing_regularization, style_mix
+from stylegan_core.mapping import MappingConfig, MappingNetwork, truncate
+from stylegan_core.presets import PRESETS, Preset, get_preset
+from stylegan_core.synthesis import NOISE_MODES, SynthesisConfig, SynthesisNetwork

@@ -1,0 +1,305 @@
+"""Building blocks of the StyleGAN generator and discriminator, as in NVlabs/stylegan
+(training/networks_stylegan.py and networks_progan.py), written for PyTorch.
+
+- Equalised learning rate: parameters are stored with unit variance (N(0, 1/lr_mul)) and scaled
+  at run time by He's constant gain/sqrt(fan_in) times the learning-rate multiplier, so Adam sees
+  the same dynamic range in every layer (official `get_weight(use_wscale=True, lrmul)`).
+- Resampling: nearest x2 upscale, 2x2 box downscale, the separable binomial [1,2,1] low-pass
+  filter, and the "fused" variants (transposed conv / strided conv with a 4x4 kernel built from
+  the 3x3 one) that the official code selects automatically at >= 128x128.
+- Normalisations (pixel norm, instance norm, eps 1e-8), noise inputs with learned per-channel
+  strength (init 0), AdaIN style modulation (y_s bias init 1), minibatch standard deviation.
+
+Parameters are created empty and filled by `init_parameters(module, seed)`, which draws every
+random initial value from one explicit `torch.Generator` (never the global RNG), so the same
+config and seed always give the same network.
+"""
+
+import dataclasses
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stylegan_core.errors import ConfigError
+
+LRELU_GAIN = math.sqrt(2.0)  # He gain of leaky ReLU (official uses sqrt(2) for slope 0.2 too)
+LRELU_SLOPE = 0.2
+
+FusedScale = Literal["auto", "always", "never"]
+FUSED_SCALE_VALUES = ("auto", "always", "never")
+FUSED_AUTO_MIN_RES = 128  # official 'auto': fuse when the larger of the two resolutions >= 128
+
+
+# ---------------------------------------------------------------------------------------------
+# Config helpers shared by all network configs.
+
+
+def config_kwargs_from_dict(cls, d: dict) -> dict:
+    """Keyword arguments for dataclass `cls` from a JSON dict; unknown keys are refused so a
+    misspelt key never silently falls back to a default."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{cls.__name__}: expected a dict, got {type(d).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(
+            f"{cls.__name__}: unknown key(s) {unknown}; valid keys are {sorted(names)}"
+        )
+    return dict(d)
+
+
+def check_int(owner: str, name: str, value, lo: int, hi: int | None = None) -> None:
+    """Raise ConfigError unless `value` is an int (not bool) in [lo, hi]."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{owner}.{name} must be an integer, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ConfigError(f"{owner}.{name} must be {rng}, got {value}")
+
+
+def check_resolution(owner: str, value) -> int:
+    """Raise ConfigError unless `value` is a power of two in 4..1024; returns log2(value)."""
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < 4
+        or value > 1024
+        or value & (value - 1)
+    ):
+        raise ConfigError(
+            f"{owner}.resolution must be a power of two between 4 and 1024 "
+            f"(4, 8, 16, ..., 1024), got {value!r}"
+        )
+    return int(math.log2(value))
+
+
+def nf(stage: int, fmap_base: int, fmap_max: int) -> int:
+    """Feature maps at a stage: min(fmap_base / 2**stage, fmap_max) (official nf, decay 1)."""
+    return max(1, min(int(fmap_base / (2.0**stage)), fmap_max))
+
+
+def use_fused(fused_scale: FusedScale, larger_res: int) -> bool:
+    """Whether to fuse resampling into the conv (official 'auto': at >= 128x128)."""
+    if fused_scale == "auto":
+        return larger_res >= FUSED_AUTO_MIN_RES
+    return fused_scale == "always"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter-free ops on [N, C, H, W] tensors.
+
+
+def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Normalise each feature vector (dim 1) to unit root mean square."""
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Per sample and channel: zero mean, unit RMS over the pixels. x: [N, C, H, W]."""
+    x = x - x.mean(dim=(2, 3), keepdim=True)
+    return x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + eps)
+
+
+def _binomial_kernel(channels: int, dtype, device) -> torch.Tensor:
+    f = torch.tensor([1.0, 2.0, 1.0], dtype=dtype, device=device)
+    f = f[:, None] * f[None, :]
+    f = f / f.sum()  # [3, 3], sums to 1
+    return f.expand(channels, 1, 3, 3)  # depthwise: one filter per channel
+
+
+def blur2d(x: torch.Tensor) -> torch.Tensor:
+    """Separable binomial [1,2,1] x [1,2,1] / 16 low-pass filter, zero padding ('SAME').
+    The kernel is symmetric, so correlation and convolution agree."""
+    c = x.shape[1]
+    return F.conv2d(x, _binomial_kernel(c, x.dtype, x.device), padding=1, groups=c)
+
+
+def upscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """Nearest-neighbour upscale by an integer factor: [N, C, H, W] -> [N, C, fH, fW]."""
+    if factor == 1:
+        return x
+    return x.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+
+
+def downscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """Box (average) downscale by an integer factor: [N, C, H, W] -> [N, C, H/f, W/f]."""
+    if factor == 1:
+        return x
+    return F.avg_pool2d(x, kernel_size=factor, stride=factor)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """a + (b - a) * t (official tflib.lerp)."""
+    return a + (b - a) * t
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_features: int = 1) -> torch.Tensor:
+    """Append `num_features` channels holding the mean standard deviation over groups of samples
+    (official minibatch_stddev_layer). Group g holds samples g, g+M, g+2M, ... (M = N / G).
+    x: [N, C, H, W] -> [N, C + num_features, H, W]."""
+    n, c, h, w = x.shape
+    g = min(group_size, n)
+    if n % g != 0:
+        raise ValueError(
+            f"minibatch stddev: batch size {n} must be a multiple of the group size {g} "
+            "(or smaller than it); use a batch size divisible by mbstd_group_size"
+        )
+    if c % num_features != 0:
+        raise ValueError(f"minibatch stddev: {c} channels not divisible by {num_features}")
+    y = x.reshape(g, -1, num_features, c // num_features, h, w)  # [G, M, n, c, H, W]
+    y = y.float()
+    y = y - y.mean(dim=0, keepdim=True)
+    y = y.square().mean(dim=0)  # [M, n, c, H, W] variance over the group
+    y = torch.sqrt(y + 1e-8)
+    y = y.mean(dim=(2, 3, 4))  # [M, n]
+    y = y.to(x.dtype).reshape(-1, num_features, 1, 1)
+    y = y.repeat(g, 1, h, w)  # [N, n, H, W]
+    return torch.cat([x, y], dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers with parameters.
+
+
+class EqualizedLinear(nn.Module):
+    """Dense layer with equalised learning rate: y = x @ (W * gain/sqrt(fan_in) * lr_mul)^T
+    + b * lr_mul. Stored W ~ N(0, 1/lr_mul^2), stored b = bias_init / lr_mul."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        gain: float = LRELU_GAIN,  # He gain; 1 for linear outputs (toRGB, logits, styles)
+        lr_mul: float = 1.0,  # learning-rate multiplier (0.01 in the mapping network)
+        bias: bool = True,
+        bias_init: float | torch.Tensor = 0.0,  # effective initial bias (scalar or [out])
+    ):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.lr_mul = lr_mul
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        self.weight_gain = gain / math.sqrt(in_features) * lr_mul
+        self.bias_init = bias_init
+
+    def init_from(self, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            self.weight.copy_(torch.randn(self.weight.shape, generator=gen) / self.lr_mul)
+            if self.bias is not None:
+                self.bias.copy_(torch.as_tensor(self.bias_init, dtype=torch.float32) / self.lr_mul)
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight * self.weight_gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = None if self.bias is None else self.bias * self.lr_mul
+        return F.linear(x, self.effective_weight(), b)
+
+
+class EqualizedConv2d(nn.Module):
+    """k x k convolution with equalised learning rate, 'SAME' padding, optional x2 resampling.
+
+    resample="up": nearest upscale then conv, or (fused) a stride-2 transposed conv whose 4x4
+    kernel is the sum of the four shifted copies of the 3x3 kernel (official
+    upscale2d_conv2d). resample="down": conv then 2x2 box downscale, or (fused) a stride-2 conv
+    with the same 4x4 kernel / 4, which is exactly equal (official conv2d_downscale2d).
+    Blur is applied by the caller (after "up", before "down", as in the official code).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        gain: float = LRELU_GAIN,
+        resample: Literal["none", "up", "down"] = "none",
+        fused: bool = False,  # fuse the resampling into the conv (official fused_scale)
+        bias: bool = True,  # False where the caller adds the bias later (G's layer epilogue)
+    ):
+        super().__init__()
+        if kernel < 1 or kernel % 2 != 1:
+            raise ValueError(f"kernel must be odd and >= 1, got {kernel}")
+        self.resample, self.fused, self.kernel = resample, fused and resample != "none", kernel
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel, kernel))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.weight_gain = gain / math.sqrt(in_channels * kernel * kernel)
+
+    def init_from(self, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            self.weight.copy_(torch.randn(self.weight.shape, generator=gen))
+            if self.bias is not None:
+                self.bias.zero_()
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight * self.weight_gain  # [out, in, k, k]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.effective_weight()
+        pad = self.kernel // 2
+        if self.fused:
+            w = F.pad(w, (1, 1, 1, 1))  # [out, in, k+2, k+2]
+            w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
+            if self.resample == "up":  # [out, in, k+1, k+1] -> transposed-conv layout [in, out]
+                x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=pad)
+            else:
+                x = F.conv2d(x, w * 0.25, stride=2, padding=pad)
+        else:
+            if self.resample == "up":
+                x = upscale2d(x)
+            x = F.conv2d(x, w, padding=pad)
+            if self.resample == "down":
+                x = downscale2d(x)
+        if self.bias is not None:
+            x = x + self.bias.reshape(1, -1, 1, 1)
+        return x
+
+
+class Bias(nn.Module):
+    """Learned per-channel bias (init 0), for [N, C] or [N, C, H, W]."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias.reshape(1, -1, *([1] * (x.ndim - 2)))
+
+
+class NoiseInput(nn.Module):
+    """Adds a single-channel noise image scaled by a learned per-channel strength B (init 0):
+    x + noise * B. x: [N, C, H, W], noise: [N or 1, 1, H, W]."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return x + noise * self.weight.reshape(1, -1, 1, 1)
+
+
+class StyleMod(nn.Module):
+    """AdaIN modulation: a learned affine A maps w to (y_s, y_b) per channel and returns
+    y_s * x + y_b. y_s's bias starts at 1 so the layer starts as the identity on x."""
+
+    def __init__(self, w_dim: int, channels: int):
+        super().__init__()
+        self.channels = channels
+        bias_init = torch.cat([torch.ones(channels), torch.zeros(channels)])
+        self.affine = EqualizedLinear(w_dim, 2 * channels, gain=1.0, bias_init=bias_init)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        style = self.affine(w)  # [N, 2C]
+        y_s, y_b = style[:, : self.channels], style[:, self.channels :]
+        return x * y_s[:, :, None, None] + y_b[:, :, None, None]
+
+
+def init_parameters(module: nn.Module, seed: int) -> None:
+    """Fill every equalised layer's parameters of `module` from one generator seeded by `seed`
+    (in module order), so initialisation never touches the global RNG."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if hasattr(m, "init_from"):
+            m.init_from(gen)
