@@ -220,8 +220,7 @@ def checkpoint_info(path: str | os.PathLike) -> dict:
 
 
 def _generator_from_config(path: Path, config: dict):
-    from stylegan_core.generator import Generator
-    from stylegan_core.presets import GeneratorConfig
+    from stylegan_core.generator import Generator, GeneratorConfig
 
     try:
         gen_config = GeneratorConfig.from_dict(config["generator"])
