@@ -180,11 +180,14 @@ def _render(inputs: ReportInputs, tmp: Path, opts: ReportOptions) -> tuple[str, 
         "table4",
     )
     doc.heading("Legend", 3)
-    doc.bullets([f"{m} {text}" for m, text in LEGEND.items()] + [
-        "Rows starting 'published:' are the paper's numbers (1024x1024, FFHQ, real feature networks, full sample "
-        "counts), shown for orientation; each cell names its table. They are not comparable with CPU-sized runs.",
-        "Lower is better for every column. Hover a cell in report.html for its record id; results.csv lists every record.",
-    ])
+    legend = [f"{m} {text}" for m, text in LEGEND.items()]
+    if opts.published:
+        legend.append(
+            "Rows starting 'published:' are the paper's numbers (1024x1024, FFHQ, real feature networks, full sample "
+            "counts), shown for orientation; each cell names its table. They are not comparable with CPU-sized runs."
+        )
+    legend.append("Lower is better for every column. Hover a cell in report.html for its record id; results.csv lists every record.")
+    doc.bullets(legend)
 
     figs = _make_figures(inputs, frame, tmp / "figures", opts)
     if figs:

@@ -217,7 +217,7 @@ def model_table(frame: pd.DataFrame) -> ModelTable:
         )
     info = pd.DataFrame(info_rows, index=pd.Index(order, name="label"))
     values.index.name = marks.index.name = ids.index.name = "label"
-    return ModelTable(values, marks.fillna(""), ids.fillna(""), info)
+    return ModelTable(values, marks.astype(object).fillna(""), ids.astype(object).fillna(""), info)
 
 
 def format_value(v: float) -> str:
