@@ -4,3 +4,6 @@ from stylegan_core.generator import Generator, GeneratorConfig, mixing_regulariz
 from stylegan_core.mapping import MappingConfig, MappingNetwork, truncate
 from stylegan_core.presets import PRESETS, Preset, get_preset
 from stylegan_core.synthesis import NOISE_MODES, SynthesisConfig, SynthesisNetwork
+from stylegan_core.attributes import AttributeTable, read_attributes
+from stylegan_core.data import ImageDataset, open_dataset
+from stylegan_core.synthetic import SYNTH_ATTRIBUTES, synthesize_dataset

@@ -13,7 +13,7 @@ import sys
 from stylegan_core.errors import UserError
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("report",)
+COMMANDS = ("data", "report")
 
 EPILOG = """examples:
   stylegan-eval --help
