@@ -193,9 +193,14 @@ def per_sample_noise(shapes, seed: int, indices, device) -> list[torch.Tensor]:
 
 
 def noise_mode_of(G) -> str:
-    """'given' (fresh per-sample noise, as the official FID's randomize_noise=True) when the
-    generator takes explicit noise, else 'const' (deterministic stored noise)."""
-    return "given" if getattr(G.synthesis, "noise_shapes", None) is not None else "const"
+    """'given': fresh noise per sample, drawn from (seed, i), matching the official FID's
+    randomize_noise=True (the metric measures the distribution including the noise's stochastic
+    detail; 'const' would freeze one noise realisation for all samples). 'none' for a generator
+    without noise inputs; 'const' (its stored noise) for one that cannot take explicit noise."""
+    shapes = getattr(G.synthesis, "noise_shapes", None)
+    if shapes is None:
+        return "const"
+    return "given" if len(shapes) else "none"
 
 
 @torch.no_grad()
@@ -203,11 +208,9 @@ def generate_uint8(G, indices, seed: int, truncation_psi: float, truncation_cuto
     """Images of samples `indices` quantised as the official code: uint8 [N, 3, H, W]."""
     z = per_sample_randn((G.z_dim,), seed, indices, stream=Z_STREAM).to(device)  # [N, z_dim]
     ws = G.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-    if noise_mode_of(G) == "given":
-        noise = per_sample_noise(G.synthesis.noise_shapes, seed, indices, device)
-        img = G.synthesis(ws, noise_mode="given", noise=noise)  # [N, C, H, W] in ~[-1, 1]
-    else:
-        img = G.synthesis(ws, noise_mode="const")
+    mode = noise_mode_of(G)
+    noise = per_sample_noise(G.synthesis.noise_shapes, seed, indices, device) if mode == "given" else None
+    img = G.synthesis(ws, noise_mode=mode, noise=noise)  # [N, C, H, W] in ~[-1, 1]
     if not torch.isfinite(img).all():
         raise NonFiniteError(f"the generator produced NaN or Inf for samples {indices[0]}..{indices[-1]} (seed {seed})")
     return _rgb(to_uint8(img))
