@@ -79,11 +79,9 @@ def truncate(
         raise ValueError(f"truncation_cutoff must be None or an integer >= 0, got {cutoff!r}")
     if psi == 1:
         return ws
-    num_ws = ws.shape[1]
-    n_trunc = num_ws if cutoff is None else min(cutoff, num_ws)
-    coefs = torch.ones(num_ws, dtype=ws.dtype, device=ws.device)
-    coefs[:n_trunc] = psi
-    return w_avg + (ws - w_avg) * coefs[None, :, None]
+    n_trunc = ws.shape[1] if cutoff is None else min(cutoff, ws.shape[1])
+    head = w_avg + (ws[:, :n_trunc] - w_avg) * psi  # official tflib.lerp(w_avg, w, psi)
+    return torch.cat([head, ws[:, n_trunc:]], dim=1)  # layers >= cutoff untouched, bit for bit
 
 
 class MappingNetwork(nn.Module):
