@@ -1,0 +1,184 @@
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from stylegan_core import checkpoint as ck
+from stylegan_core import training
+from stylegan_core.errors import ConfigError, DatasetError, NonFiniteError
+from stylegan_core.presets import get_preset
+from stylegan_core.schedule import training_config
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny networks run fastest on one thread, and the machine is shared.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class MemDataset:
+    """The open_dataset interface over an in-memory uint8 tensor."""
+
+    def __init__(self, n=48, res=16, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        base = torch.rand(n, 3, 1, 1, generator=gen) * 200
+        ramp = torch.linspace(0, 50, res)[None, None, None, :]
+        self.images = (base + ramp + 5 * torch.rand(n, 3, res, res, generator=gen)).clamp(0, 255).to(torch.uint8)
+        self.resolution, self.num_channels, self.path = res, 3, "memory"
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]
+
+    def load_all(self):
+        return self.images.clone()
+
+
+# 8x8 for 32 images, fade in 16x16 over 96 images, then 16x16; 32 images per round.
+TINY = dict(lod_training_kimg=0.032, lod_transition_kimg=0.096, minibatch_base=8, minibatch_repeats=4,
+            snapshot_kimg=1.0, tick_kimg=0.064, grid_size=4, ema_kimg=0.1)
+
+
+def _cfg(total_kimg, **kw):
+    return training_config("cpu", total_kimg=total_kimg, **{**TINY, **kw})
+
+
+def _train(run_dir, total_kimg, resume=False, preset="F-test16", dataset=None, **kw):
+    cfg = _cfg(total_kimg, **kw)
+    return training.train(run_dir, dataset or MemDataset(), get_preset(preset), cfg, resume=resume, progress=False)
+
+
+def _tensors_equal(a, b):
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_tensors_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_tensors_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.slow
+def test_resume_continues_bit_for_bit(tmp_path):
+    straight = _train(tmp_path / "straight", 0.192)
+    assert straight.status == "finished" and straight.nimg == 192
+    half = _train(tmp_path / "split", 0.096)  # stops mid fade-in
+    assert half.nimg == 96 and half.snapshot.name == "snapshot-0000000096.pt"
+    assert ck.checkpoint_info(half.snapshot)["progress"]["phase"] == "fade-in"
+    resumed = _train(tmp_path / "split", 0.192, resume=True)
+    a, b = ck.load_checkpoint(straight.snapshot), ck.load_checkpoint(resumed.snapshot)
+    for key in ("G", "G_ema", "D", "optimizers", "rng"):
+        assert _tensors_equal(a[key], b[key]), key
+    assert a["progress"] == b["progress"]
+    # Statistics: one line per tick (64 images) and one at the end of each run; the last tick
+    # after the resume point is the one the straight run logged.
+    def losses(run):
+        lines = (tmp_path / run / "stats.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k not in ("time_s", "images_per_s")} for line in lines]
+    assert [s["nimg"] for s in losses("straight")] == [64, 128, 192]
+    assert [s["nimg"] for s in losses("split")] == [64, 96, 128, 192]
+    assert losses("split")[0] == losses("straight")[0] and losses("split")[-1] == losses("straight")[-1]
+    # Training changed the weights, and the grid was written.
+    assert not torch.equal(a["G"]["synthesis.const"], torch.ones_like(a["G"]["synthesis.const"]))
+    assert (tmp_path / "straight" / "snapshot-0000000192.png").stat().st_size > 0
+
+
+def test_wgan_gp_preset_trains_and_mirror_flips(tmp_path):
+    result = _train(tmp_path / "a", 0.064, preset="A-test16", loss="wgan-gp", mirror=True)
+    state = ck.load_checkpoint(result.snapshot)
+    assert state["config"]["training"]["loss"] == "wgan-gp" and state["config"]["preset"] == "A-test16"
+    stats = [json.loads(line) for line in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
+    assert stats[-1]["nimg"] == 64 and all(torch.isfinite(torch.tensor(s["loss_D"])) for s in stats)
+
+
+def test_process_reals_fades_and_mirrors():
+    x = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4).repeat(2, 1, 1, 1) * 10
+    gen = torch.Generator().manual_seed(0)
+    flips = torch.rand(2, generator=torch.Generator().manual_seed(0)) < 0.5
+    out = training.process_reals(x, 0.0, True, gen)
+    f = x.float() * (2 / 255) - 1
+    for i in range(2):
+        assert torch.equal(out[i], f[i].flip(2) if flips[i] else f[i])
+    # lod 1: 2x2 box average, nearest upscale; lod 0.5: halfway between full and that.
+    low = training.process_reals(x, 1.0, False, gen)
+    assert torch.allclose(low[0, 0, :2, :2], f[0, 0, :2, :2].mean().expand(2, 2))
+    mid = training.process_reals(x, 0.5, False, gen)
+    assert torch.allclose(mid, (f + low) / 2, atol=1e-6)
+
+
+def test_ema_update_follows_half_life():
+    G, G_ema = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        G.weight.fill_(1.0), G_ema.weight.fill_(0.0)
+    training._ema_update(G_ema, G, 0.5 ** (5_000 / 10_000))  # half of a half-life
+    assert torch.allclose(G_ema.weight, torch.full((1, 2), 1 - 0.5**0.5))
+
+
+def test_signal_saves_snapshot_and_resume_matches(tmp_path, monkeypatch):
+    real = training._train_minibatch
+    calls = {"n": 0}
+
+    def signalled(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 6:  # during the second round
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*a, **k)
+
+    monkeypatch.setattr(training, "_train_minibatch", signalled)
+    result = _train(tmp_path / "run", 0.128)
+    assert result.status == "interrupted" and result.signal == "SIGTERM" and result.nimg == 64
+    assert result.snapshot == ck.snapshot_path(tmp_path / "run", 64)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+    monkeypatch.setattr(training, "_train_minibatch", real)
+    resumed = _train(tmp_path / "run", 0.128, resume=True)
+    straight = _train(tmp_path / "straight", 0.128)
+    assert resumed.status == "finished"
+    assert _tensors_equal(ck.load_checkpoint(resumed.snapshot)["G"], ck.load_checkpoint(straight.snapshot)["G"])
+
+
+def test_non_finite_loss_stops_and_keeps_last_snapshot(tmp_path, monkeypatch):
+    real = training.generator_loss
+    calls = {"n": 0}
+
+    def poisoned(kind, scores):
+        calls["n"] += 1
+        loss = real(kind, scores)
+        return loss * float("nan") if calls["n"] > 8 else loss  # rounds 1-2 fine, round 3 diverges
+
+    monkeypatch.setattr(training, "generator_loss", poisoned)
+    with pytest.raises(NonFiniteError, match=r"training diverged: non-finite .*loss_G at 0\.1 kimg \(16x16, fade-in\).*last good snapshot: .*snapshot-0000000064\.pt"):
+        _train(tmp_path / "run", 0.192, snapshot_kimg=0.064)
+    assert [p.name for p in ck.list_snapshots(tmp_path / "run")] == ["snapshot-0000000064.pt"]
+    assert ck.load_generator(tmp_path / "run") is not None
+
+
+def test_run_folder_is_never_overwritten(tmp_path):
+    run = tmp_path / "run"
+    _train(run, 0.032)
+    before = ck.latest_snapshot(run).read_bytes()
+    with pytest.raises(ConfigError, match=r"already holds a run \(run\.json, stats\.jsonl, snapshot-0000000032\.pt\); pass --resume"):
+        _train(run, 0.032)
+    with pytest.raises(ConfigError, match=r"different configuration \(training\.r1_gamma: 10\.0 -> 5\.0\)"):
+        _train(run, 0.064, resume=True, r1_gamma=5.0)
+    with pytest.raises(ConfigError, match=r"different configuration \(preset: 'F-test16' -> 'E-test16'; generator\.style_mixing_prob: 0\.9 -> 0\.0\)"):
+        _train(run, 0.064, resume=True, preset="E-test16")
+    assert ck.latest_snapshot(run).read_bytes() == before
+    with pytest.raises(ConfigError, match=r"nothing to resume in .*empty: no run\.json or snapshot"):
+        _train(tmp_path / "empty", 0.032, resume=True)
+    # A longer run and another snapshot interval are a continuation, not a different run.
+    assert _train(run, 0.064, resume=True, snapshot_kimg=0.5).nimg == 64
+
+
+def test_input_errors(tmp_path):
+    with pytest.raises(DatasetError, match=r"has 3x32x32 images but preset F-test16 needs 3x16x16"):
+        _train(tmp_path / "r", 0.032, dataset=MemDataset(res=32))
+    with pytest.raises(ConfigError, match=r"minibatch 6 at 8x8 gives 6 images per process, not a multiple of .* group size 4"):
+        _train(tmp_path / "r", 0.032, minibatch_base=6)
+    assert not (tmp_path / "r").exists()
