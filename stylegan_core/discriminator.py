@@ -37,6 +37,7 @@ from stylegan_core.layers import (
     minibatch_stddev,
     nf,
     upscale2d,
+    use_fused,
 )
 
 
@@ -92,7 +93,7 @@ class DiscriminatorBlock(nn.Module):
 
     def __init__(self, cfg: DiscriminatorConfig, res: int):
         super().__init__()
-        fused = cfg.fused_scale == "always" or (cfg.fused_scale == "auto" and 2**res >= 128)
+        fused = use_fused(cfg.fused_scale, 2**res)  # input resolution, as official
         self.conv0 = EqualizedConv2d(cfg.channels(res - 1), cfg.channels(res - 1), 3)
         self.conv1 = EqualizedConv2d(
             cfg.channels(res - 1), cfg.channels(res - 2), 3, resample="down", fused=fused

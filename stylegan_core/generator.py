@@ -7,7 +7,6 @@ ws = G.mapping(z, truncation_psi, truncation_cutoff) -> [N, num_ws, w_dim];
 img = G.synthesis(ws, noise_mode, noise) -> [N, C, R, R]; img = G(z, ...).
 """
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import torch

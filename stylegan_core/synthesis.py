@@ -46,6 +46,7 @@ from stylegan_core.layers import (
     nf,
     pixel_norm,
     upscale2d,
+    use_fused,
 )
 
 NoiseMode = Literal["random", "const", "none", "given"]
@@ -139,7 +140,7 @@ class SynthesisBlock(nn.Module):
     def __init__(self, cfg: SynthesisConfig, res: int):
         super().__init__()
         in_ch, out_ch = cfg.channels(res - 2), cfg.channels(res - 1)
-        fused = cfg.fused_scale == "always" or (cfg.fused_scale == "auto" and 2**res >= 128)
+        fused = use_fused(cfg.fused_scale, 2**res)  # output resolution, as official
         self.conv0 = EqualizedConv2d(in_ch, out_ch, 3, resample="up", fused=fused, bias=False)
         self.epi0 = LayerEpilogue(cfg, out_ch)
         self.conv1 = EqualizedConv2d(out_ch, out_ch, 3, bias=False)
