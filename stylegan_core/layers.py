@@ -121,7 +121,7 @@ def upscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     """Nearest-neighbour upscale by an integer factor: [N, C, H, W] -> [N, C, fH, fW]."""
     if factor == 1:
         return x
-    return x.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+    return F.interpolate(x, scale_factor=factor, mode="nearest")  # exact for integer factors
 
 
 def downscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
