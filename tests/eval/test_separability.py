@@ -212,3 +212,119 @@ def test_failed_fit_is_an_error_not_a_perfect_prediction(monkeypatch):
 def test_separability_score_rejects_bad_inputs(latents, probs, num_keep, match):
     with pytest.raises(SeparabilityError, match=match):
         separability_score(latents, probs, num_keep)
+
+
+# ---------------------------------------------------------------------------------------------
+# compute_separability: generator -> classifier -> SVMs
+
+
+class _LinearG(torch.nn.Module):
+    """A closed-form generator: w = 2 z; the image's channel c is the constant w[c], plus
+    channel 2 carries the per-sample noise (so attribute 2 is independent of z and w)."""
+
+    z_dim = w_dim = 4
+    num_ws = 2
+    img_resolution = 8
+    img_channels = 3
+
+    def __init__(self):
+        super().__init__()
+        self.synthesis = self._Synthesis()
+        self.register_buffer("w_avg", torch.zeros(4))
+
+    class _Synthesis(torch.nn.Module):
+        noise_shapes = [(8, 8)]
+
+        def forward(self, ws, noise_mode="random", noise=None):
+            assert noise_mode == "given"
+            img = ws[:, 0, :3, None, None].expand(-1, 3, 8, 8).clone()
+            img[:, 2] = noise[0][:, 0]
+            return img
+
+    def mapping(self, z, truncation_psi=1.0, truncation_cutoff=None):
+        return (2 * z)[:, None].repeat(1, self.num_ws, 1)
+
+
+class _MeanClassifier(torch.nn.Module):
+    """logit_c = 10 * mean of channel c at 4x4: attributes are sign(z0), sign(z1), noise."""
+
+    attribute_names = ["z0", "z1", "noise"]
+    resolution = 4
+    img_channels = 3
+
+    def forward(self, img):
+        assert img.shape[-1] == 4
+        return 10 * img.mean(dim=(2, 3))
+
+
+def test_closed_form_generator_scores_one_per_linear_attribute():
+    records = ls.compute_separability(_LinearG(), _MeanClassifier(), num_samples=400, batch_size=64, seed=3, progress=False)
+    assert [r.metric for r in records] == ["ls_z", "ls_w"]
+    for r in records:
+        ent = r.extras["entropies"]
+        assert ent[0] == 0.0 and ent[1] == 0.0  # labels are sign(z_c): linear in z and in w
+        assert ent[2] > 0.8  # per-sample noise is independent of the latents
+        assert r.value == pytest.approx(2.0 ** sum(ent))
+        assert r.extras["attributes"] == ["z0", "z1", "noise"] and r.extras["num_keep"] == 200
+        assert r.num_samples == 400 and r.seed == 3
+
+
+@pytest.fixture(scope="module")
+def tiny_models():
+    from stylegan_core.generator import Generator
+    from stylegan_core.presets import get_preset
+    from stylegan_eval.classifier import build_classifier, classifier_config
+
+    G = Generator(get_preset("F-test16").generator)
+    C = build_classifier(classifier_config(["a", "b"], 8, fmap_base=64, fmap_max=16), seed=1)
+    return G, C
+
+
+def test_sampler_is_independent_of_batch_size(tiny_models):
+    G, C = tiny_models
+    z1, w1, p1 = ls.sample_latents_and_probs(G, C, 24, 5, seed=7, device=torch.device("cpu"), progress=False)
+    z2, w2, p2 = ls.sample_latents_and_probs(G, C, 24, 24, seed=7, device=torch.device("cpu"), progress=False)
+    assert torch.equal(z1, z2)
+    torch.testing.assert_close(w1, w2)
+    torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-6)  # conv sums differ in the last bits across batch sizes
+    z3, _, p3 = ls.sample_latents_and_probs(G, C, 24, 24, seed=8, device=torch.device("cpu"), progress=False)
+    assert not torch.equal(z1, z3) and not torch.allclose(p1, p3)
+    # sample i's noise is its own: the first 10 samples do not change when N grows
+    z4, w4, p4 = ls.sample_latents_and_probs(G, C, 10, 4, seed=7, device=torch.device("cpu"), progress=False)
+    assert torch.equal(z4, z1[:10])
+    torch.testing.assert_close(p4, p1[:10], rtol=1e-5, atol=1e-6)
+
+
+def test_records_of_real_generator(tiny_models):
+    G, C = tiny_models
+    a = ls.compute_separability(G, C, num_samples=60, batch_size=7, seed=1, progress=False, model="tiny")
+    b = ls.compute_separability(G, C, num_samples=60, batch_size=60, seed=1, progress=False, spaces=("w",))
+    assert [r.metric for r in a] == ["ls_z", "ls_w"] and b[0].metric == "ls_w"
+    assert a[1].value == b[0].value and a[1].extras["entropies"] == b[0].extras["entropies"]
+    z, w = a
+    assert z.model == "tiny" and z.extras["num_keep"] == 30 and z.params["w_layer"] is None and w.params["w_layer"] == 0
+    assert 1.0 <= z.value <= 4.0 and len(z.extras["accuracies"]) == 2
+    assert z.feature_network.name == "attribute-classifier-8px"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_samples": 10, "num_keep": 11}, r"num_keep must be in 1..10"),
+        ({"num_samples": 10, "spaces": ("z", "x")}, "spaces must be"),
+        ({"num_samples": 10, "batch_size": 0}, "batch_size must be"),
+    ],
+)
+def test_compute_separability_rejects_bad_arguments(tiny_models, kwargs, match):
+    G, C = tiny_models
+    with pytest.raises(SeparabilityError, match=match):
+        ls.compute_separability(G, C, progress=False, **kwargs)
+
+
+def test_classifier_resolution_must_divide_generator_resolution(tiny_models):
+    from stylegan_eval.classifier import build_classifier, classifier_config
+
+    G, _ = tiny_models
+    C = build_classifier(classifier_config(["a"], 32, fmap_base=64, fmap_max=16), seed=0)
+    with pytest.raises(SeparabilityError, match="generator images are 16px; the classifier needs 32px"):
+        ls.compute_separability(G, C, num_samples=4, progress=False)
