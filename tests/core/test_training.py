@@ -182,3 +182,77 @@ def test_input_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"minibatch 6 at 8x8 gives 6 images per process, not a multiple of .* group size 4"):
         _train(tmp_path / "r", 0.032, minibatch_base=6)
     assert not (tmp_path / "r").exists()
+
+
+# --- schedule (stylegan_core/schedule.py) -----------------------------------------------------
+
+from stylegan_core.schedule import (  # noqa: E402
+    SCHEDULES,
+    TrainingConfig,
+    optimizer_reset_needed,
+    schedule_at,
+)
+
+
+@pytest.mark.parametrize(
+    "nimg, lod, res, phase, alpha, minibatch, lrate",
+    [
+        (0, 7.0, 8, "stabilise", 1.0, 256, 0.001),
+        (599_999, 7.0, 8, "stabilise", 1.0, 256, 0.001),
+        (900_000, 6.5, 16, "fade-in", 0.5, 128, 0.001),
+        (1_200_000, 6.0, 16, "stabilise", 1.0, 128, 0.001),
+        (2_100_000, 5.5, 32, "fade-in", 0.5, 64, 0.001),
+        (4_800_000, 3.0, 128, "stabilise", 1.0, 32, 0.0015),
+        (8_100_000, 0.5, 1024, "fade-in", 0.5, 32, 0.003),
+        (25_000_000, 0.0, 1024, "stabilise", 1.0, 32, 0.003),
+    ],
+)
+def test_official_schedule_positions(nimg, lod, res, phase, alpha, minibatch, lrate):
+    p = schedule_at(SCHEDULES["official"], nimg, 1024)
+    assert (p.lod, p.resolution, p.phase, p.minibatch, p.lrate) == (pytest.approx(lod), res, phase, minibatch, lrate)
+    assert p.alpha == pytest.approx(alpha)
+
+
+def test_schedule_variants():
+    one_gpu = SCHEDULES["official-1gpu"]
+    assert schedule_at(one_gpu, 7_000_000, 1024).minibatch == 4  # 512x512 fading in
+    assert schedule_at(one_gpu, 7_200_000, 1024).resolution == 512
+    assert schedule_at(SCHEDULES["official"], 0, 1024, num_processes=3).minibatch == 255
+    cpu = SCHEDULES["cpu"]
+    assert [schedule_at(cpu, n, 32).resolution for n in (0, 30_000, 30_001, 60_000, 90_000, 90_001)] == [8, 8, 16, 16, 16, 32]
+    assert schedule_at(cpu, 105_000, 32).alpha == pytest.approx(0.5)
+    # An initial resolution at or above the final one trains at full resolution from the start.
+    assert schedule_at(TrainingConfig(lod_initial_resolution=64), 0, 32).lod == 0.0
+    with pytest.raises(ConfigError, match=r"minibatch 2 at 8x8 is smaller than the number of processes \(4\)"):
+        schedule_at(TrainingConfig(minibatch_base=2, minibatch_dict={}), 0, 16, num_processes=4)
+
+
+def test_optimizer_reset_when_fade_starts_and_ends():
+    assert not optimizer_reset_needed(None, 3.0)
+    assert not optimizer_reset_needed(3.0, 3.0)
+    assert optimizer_reset_needed(3.0, 2.9)  # fade-in starts
+    assert not optimizer_reset_needed(2.9, 2.5)
+    assert optimizer_reset_needed(2.1, 2.0)  # fade-in ends: stabilisation
+    assert not optimizer_reset_needed(0.0, 0.0)
+
+
+def test_training_config_json_round_trip_and_errors():
+    cfg = SCHEDULES["official"]
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert d["minibatch_dict"]["4"] == 512 and TrainingConfig.from_dict(d) == cfg
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['r1'\]"):
+        TrainingConfig.from_dict({**d, "r1": 1})
+    with pytest.raises(ConfigError, match="lod_initial_resolution must be a power of two >= 4, got 6"):
+        TrainingConfig(lod_initial_resolution=6)
+    with pytest.raises(ConfigError, match=r"minibatch_dict: key 12 is not a power-of-two resolution"):
+        TrainingConfig(minibatch_dict={12: 4})
+    with pytest.raises(ConfigError, match=r"lrate_dict\[64\] must be a finite number > 0"):
+        TrainingConfig(lrate_dict={64: 0.0})
+    with pytest.raises(ConfigError, match=r"loss must be one of \['logistic-r1', 'wgan-gp'\], got 'hinge'"):
+        TrainingConfig(loss="hinge")
+    with pytest.raises(ConfigError, match="ema_kimg must be a finite number > 0"):
+        TrainingConfig(ema_kimg=float("nan"))
+    with pytest.raises(ConfigError, match=r"unknown training schedule 'gpu'; choose one of"):
+        training_config("gpu")
+    with pytest.raises(ConfigError, match=r"TrainingConfig has no field\(s\) \['gamma'\]"):
+        training_config("cpu", gamma=1.0)
