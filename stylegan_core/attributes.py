@@ -68,6 +68,8 @@ def _check_names(path: Path, line: int, names: list[str]) -> None:
 
 
 def _parse_row(path: Path, line: int, fields: list[str], names: list[str]) -> list[int]:
+    if fields[0] in _VALUES:
+        raise DatasetError(f"{path}:{line}: the first column must be the image file name, got {fields[0]!r}")
     if len(fields) != len(names) + 1:
         raise DatasetError(
             f"{path}:{line}: expected a file name and {len(names)} values, got {len(fields)} fields"

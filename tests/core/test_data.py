@@ -211,6 +211,10 @@ def test_csv_attribute_files(tmp_path):
     header.write_text("file\n0.png\n")
     with pytest.raises(DatasetError, match=r"header\.csv:1: expected a header"):
         read_attributes(header)
+    no_names = tmp_path / "nonames.csv"
+    no_names.write_text("Smiling,Hat\n1,-1\n")
+    with pytest.raises(DatasetError, match=r"nonames\.csv:2: the first column must be the image file name, got '1'"):
+        read_attributes(no_names)
     extra_col = tmp_path / "cols.csv"
     extra_col.write_text("file,Smiling\n0.png,1,1\n1.png,1\n2.png,1\n")
     with pytest.raises(DatasetError, match=r"cols\.csv:2: expected a file name and 1 values, got 3 fields"):
