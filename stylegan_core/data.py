@@ -22,6 +22,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -36,8 +37,9 @@ Fit = Literal["error", "resize", "center-crop"]
 OnBadImage = Literal["error", "skip"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _FINGERPRINT_VERSION = 1
-# What a failing decode raises in Pillow (truncated, not an image, decompression bomb, bad header).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError)
+# What a failing read or decode raises: Pillow (truncated, not an image, decompression bomb, bad
+# header) and zipfile/zlib (bad CRC or deflate stream inside an archive).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def _is_power_of_two(n: int) -> bool:

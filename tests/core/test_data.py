@@ -232,3 +232,18 @@ def test_rows_match_by_path_or_unique_file_name_and_skipped_rows_are_allowed(tmp
     ambiguous = _celeba(tmp_path / "amb.txt", 3, ["a.png 1", "b.png 1", "c.png 1"], names="A")
     with pytest.raises(DatasetError, match=r"no row for image .*x/a\.png \(and 1 more\)"):
         open_dataset(tmp_path / "d", attributes=ambiguous, on_bad_image="skip")
+
+
+def test_corrupt_zip_member_is_named(tmp_path):
+    z = tmp_path / "d.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as f:
+        for i in range(2):
+            _png(tmp_path / f"{i}.png", _rgb(i))
+            f.write(tmp_path / f"{i}.png", f"{i}.png")
+    raw = bytearray(z.read_bytes())
+    at = raw.index(b"IDAT", raw.index(b"1.png")) + 8  # inside the second image's pixel data
+    raw[at] ^= 0xFF
+    z.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"cannot read image .*d\.zip:1\.png"):
+        open_dataset(z)
+    assert len(open_dataset(z, on_bad_image="skip")) == 1
