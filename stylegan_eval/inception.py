@@ -77,7 +77,8 @@ def load_inception(
                 raise
             return substitute_inception(substitute_seed).to(device)
     try:
-        net = FeatureExtractorInceptionV3(NAME, [FEATURE_LAYER], feature_extractor_weights_path=str(path))
+        with torch.random.fork_rng(devices=[]):  # construction draws initial weights from the global RNG
+            net = FeatureExtractorInceptionV3(NAME, [FEATURE_LAYER], feature_extractor_weights_path=str(path))
     except Exception as e:  # corrupt file, wrong keys or shapes: all mean "this file is unusable"
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
         raise UserError(
@@ -109,7 +110,8 @@ def _empty_state_file() -> io.BytesIO:
 def _random_net(seed: int) -> FeatureExtractorInceptionV3:
     # Convolutions He-normal (std sqrt(2 / fan_in): activations stay O(1) through the ReLUs),
     # batch norm identity (weight 1, bias 0, running mean 0, var 1), fc N(0, 1 / fan_in).
-    net = _StructureOnly(NAME, [FEATURE_LAYER], feature_extractor_weights_path=_empty_state_file())
+    with torch.random.fork_rng(devices=[]):  # construction draws initial weights from the global RNG
+        net = _StructureOnly(NAME, [FEATURE_LAYER], feature_extractor_weights_path=_empty_state_file())
     gen = torch_generator(seed)
     for module in net.modules():
         if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):

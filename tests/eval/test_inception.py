@@ -1,0 +1,103 @@
+"""stylegan_eval.inception: torch-fidelity's real loading path (on a stand-in weights file with the
+real key names and shapes), one-line errors for missing or corrupt files, and the labelled,
+seeded substitute, which must still tell a dataset from a blurred copy of it."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFilter
+
+from stylegan_core.errors import UserError
+from stylegan_core.synthetic import synthesize
+from stylegan_eval import inception
+from stylegan_eval.fid import frechet_distance
+from stylegan_eval.inception import INCEPTION_WEIGHTS, load_inception, random_inception_state_dict, substitute_inception
+from stylegan_eval.records import file_sha256
+from stylegan_eval.weights import MissingWeightsError
+
+STANDIN_SEED = 0
+
+
+def install_standin(torch_home, shared_dir):
+    """Put a stand-in weights file (random_inception_state_dict(STANDIN_SEED), built from
+    torch-fidelity's own module structure) where torch hub caches the real one. Written once
+    into `shared_dir` (per test session) and linked into each test's private TORCH_HOME."""
+    shared = shared_dir / "inception-standin.pth"
+    if not shared.is_file():
+        tmp = shared.with_suffix(".tmp")
+        torch.save(random_inception_state_dict(STANDIN_SEED), tmp)
+        tmp.replace(shared)
+    path = torch_home / "hub" / "checkpoints" / INCEPTION_WEIGHTS.filename
+    path.symlink_to(shared)
+    return path
+
+
+def test_hub_cache_file_name_is_torch_fidelitys():
+    assert INCEPTION_WEIGHTS.filename == "weights-inception-2015-12-05-6726825d.pth"
+    assert INCEPTION_WEIGHTS.url.endswith("/" + INCEPTION_WEIGHTS.filename)
+
+
+def test_real_loading_path_reads_the_hub_cache_file(torch_home, tmp_path_factory):
+    path = install_standin(torch_home, tmp_path_factory.getbasetemp())
+    before = torch.get_rng_state()
+    net = load_inception()
+    assert torch.equal(torch.get_rng_state(), before)
+    assert net.identity.name == "inception-v3-compat" and not net.identity.substitute
+    assert net.identity.weights == str(path) and net.identity.sha256 == file_sha256(path) == net.digest
+    want = random_inception_state_dict(STANDIN_SEED)
+    got = net.net.state_dict()
+    assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+    # An explicit path goes through the same loader.
+    assert load_inception(weights_path=path).digest == net.digest
+
+
+def test_missing_weights_is_one_line_naming_the_file(torch_home):
+    with pytest.raises(MissingWeightsError, match=r"not found at .*hub/checkpoints/weights-inception-2015-12-05-6726825d\.pth.*--substitute-weights") as e:
+        load_inception()
+    assert "\n" not in str(e.value)
+    with pytest.raises(MissingWeightsError, match=r"weights file .*nowhere\.pth not found"):
+        load_inception(weights_path=torch_home / "nowhere.pth", substitute=True)
+
+
+def test_corrupt_weights_file_is_a_user_error(torch_home):
+    (torch_home / "hub" / "checkpoints" / INCEPTION_WEIGHTS.filename).write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match=r"not a usable inception-v3-compat weights file .*replace it with https://"):
+        load_inception(substitute=True)  # a broken real file is never silently replaced
+
+
+def test_wrong_keys_are_a_user_error(torch_home):
+    torch.save({"fc.weight": torch.zeros(3)}, torch_home / "hub" / "checkpoints" / INCEPTION_WEIGHTS.filename)
+    with pytest.raises(UserError, match=r"not a usable inception-v3-compat weights file \(RuntimeError"):
+        load_inception()
+
+
+def test_substitute_is_labelled_seeded_and_leaves_global_rng_alone(torch_home):
+    before = torch.get_rng_state()
+    net = load_inception(substitute=True)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert net.identity.substitute and net.identity.weights == "substitute:random-inception-seed0"
+    assert net.identity.sha256 is None
+    assert substitute_inception(1).digest != net.digest
+    with pytest.raises(ValueError, match=r"expected uint8 images \[N, 3, H, W\]"):
+        net(torch.zeros(1, 3, 8, 8))
+
+
+@pytest.mark.slow
+def test_substitute_tells_a_dataset_from_a_blurred_copy():
+    """FID(half A, half B) of one dataset is far below FID(half A, blurred half B)."""
+    n = 4
+    imgs, _ = synthesize(0, range(2 * n), 16)  # [2n, 16, 16, 3] uint8
+    blurred = np.stack([np.asarray(Image.fromarray(im).filter(ImageFilter.GaussianBlur(1))) for im in imgs[n:]])
+    x = torch.from_numpy(np.concatenate([imgs, blurred])).permute(0, 3, 1, 2).contiguous()
+    f = substitute_inception(0)(x).double().numpy()  # [3n, 2048]
+
+    def fid(a, b):
+        return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # n samples in 2048-d: singular, as expected
+        halves, blur = fid(f[:n], f[n : 2 * n]), fid(f[:n], f[2 * n :])
+    assert blur > 3 * halves > 0, (halves, blur)
+    assert inception.FEATURE_DIM == f.shape[1]
