@@ -75,7 +75,7 @@ class _Size:
 _SIZES = (
     _Size("", 1024, 8192, 512, 512, "1024x1024, paper size"),
     _Size("-256", 256, 8192, 512, 512, "256x256 with the paper's channel counts (benchmarks)"),
-    _Size("-cpu32", 32, 128, 64, 128, "32x32, 8-64 channels, 128-d latents (CPU training)"),
+    _Size("-cpu32", 32, 128, 32, 128, "32x32, 8-32 channels, 128-d latents (CPU training)"),
     _Size("-test16", 16, 64, 16, 16, "16x16, 8-16 channels, 16-d latents (unit tests)"),
 )
 
