@@ -437,7 +437,7 @@ def train(
         # Layers above the current lod get no gradient, hence find_unused_parameters; buffers
         # (w_avg, lod) stay identical by construction, so they are not broadcast.
         ddp = dict(device_ids=[device.index] if device.type == "cuda" else None,
-                   find_unused_parameters=True, broadcast_buffers=False)
+                   find_unused_parameters=True, forward_sync_buffers=False)
         nets["g_step_ddp"] = nn.parallel.DistributedDataParallel(nets["g_step"], **ddp)
         nets["d_loss_ddp"] = nn.parallel.DistributedDataParallel(d_loss, **ddp)
 

@@ -256,3 +256,59 @@ def test_training_config_json_round_trip_and_errors():
         training_config("gpu")
     with pytest.raises(ConfigError, match=r"TrainingConfig has no field\(s\) \['gamma'\]"):
         training_config("cpu", gamma=1.0)
+
+
+# --- several processes ------------------------------------------------------------------------
+
+DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, sys.argv[2])
+torch.set_num_threads(1)
+from stylegan_core import distributed, training
+from stylegan_core.presets import get_preset
+from stylegan_core.schedule import training_config
+from test_training import MemDataset, TINY
+
+real_save = training._save_snapshot
+def spy(run_dir, run_config, nets, opts, gens, nimg, *a, **k):
+    held = {name: {k: v.clone() for k, v in nets[name].state_dict().items()} for name in ("G", "D", "G_ema")}
+    torch.save(held, f"{run_dir}/rank{distributed.rank()}-{nimg}.pt")
+    return real_save(run_dir, run_config, nets, opts, gens, nimg, *a, **k)
+training._save_snapshot = spy
+cfg = training_config("cpu", total_kimg=0.064, **TINY)
+result = training.train(sys.argv[1], MemDataset(), get_preset("F-test16"), cfg, progress=False)
+assert distributed.world_size() == 2 and result.status == "finished" and result.nimg == 64, result
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_stay_in_sync(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    run = tmp_path / "run"
+    run.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(script), str(run), os.path.dirname(__file__)]
+    # A session of its own, so that a hang is cleaned up with every worker on timeout.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, out[-3000:]
+    r0, r1 = torch.load(run / "rank0-64.pt"), torch.load(run / "rank1-64.pt")
+    assert _tensors_equal(r0, r1)
+    saved = ck.load_checkpoint(run / "snapshot-0000000064.pt")
+    assert _tensors_equal(saved["G"], r0["G"]) and _tensors_equal(saved["G_ema"], r0["G_ema"])
+    assert saved["progress"]["world_size"] == 2
+    rng = saved["rng"]["latents"]
+    assert rng.shape[0] == 2 and not torch.equal(rng[0], rng[1])  # independent streams per process
+    # Training moved the weights away from their initial values.
+    init = training._build(get_preset("F-test16"), _cfg(0.064), torch.device("cpu"), 0)[0]["G"]
+    assert not torch.equal(init.state_dict()["mapping.layers.0.weight"], r0["G"]["mapping.layers.0.weight"])
