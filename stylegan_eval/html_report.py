@@ -38,7 +38,7 @@ tr.published td{background:#f6f6f6;color:#555;font-style:italic}
 .held{color:#176f2c;font-weight:bold}.did-not-hold{color:#a61b1b;font-weight:bold}
 .mixed,.not-measured{color:#8a6d00;font-weight:bold}
 figure{display:inline-block;margin:.6em;vertical-align:top;max-width:100%}
-figure img{max-width:100%;border:1px solid #ddd;image-rendering:pixelated}
+figure img{max-width:100%;min-width:min(100%,384px);height:auto;border:1px solid #ddd;image-rendering:pixelated}
 figcaption{font-size:.85em;color:#555;max-width:560px}
 .small{font-size:.8em;color:#555}code{font-size:.9em}
 """

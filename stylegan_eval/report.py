@@ -171,9 +171,10 @@ def _model_labels(df: pd.DataFrame) -> pd.Series:
     """Row label per record: the model label, plus a short checkpoint hash where one label
     covers several checkpoints (so two different models never share a row)."""
     key = df["checkpoint_sha256"].fillna("")
-    n_hashes = key.groupby(df["model"]).transform("nunique")
+    # Records without a hash (a generator built in memory) join their label's hashed row.
+    n_hashes = df["checkpoint_sha256"].groupby(df["model"]).transform("nunique")
     short = key.str[:8]
-    return df["model"].where(n_hashes <= 1, df["model"] + " @" + short)
+    return df["model"].where((n_hashes <= 1) | (key == ""), df["model"] + " @" + short)
 
 
 def marks_of(row) -> str:

@@ -207,3 +207,12 @@ def test_report_figures_from_record_extras(tmp_path):
     md = (out / "report.md").read_text()
     assert "![PPL distances: F-cpu32](figures/ppl_hist_0.png)" in md
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
+
+
+def test_records_without_checkpoint_hash_join_their_model_row(tmp_path):
+    path = tmp_path / "r.jsonl"
+    append_jsonl(path, rec("ppl_wend", 3.0))
+    append_jsonl(path, rec("ls_w", 2.0, sha=None, fn=CLASSIFIER))
+    t = model_table(records_frame(load_inputs([path]).records))
+    assert list(t.values.index) == ["F-cpu32"]
+    assert t.values.at["F-cpu32", "ls_w"] == 2.0 and t.info.at["F-cpu32", "checkpoint_sha256"] == "aa" * 32
