@@ -91,6 +91,8 @@ def classifier_config(
     fmap_max: int = 128,  # (the paper's classifiers: the 256x256 discriminator, 8192 / 512)
 ) -> ClassifierConfig:
     """The discriminator at `resolution`, one logit per attribute, minibatch-stddev off."""
+    if not attributes:
+        raise ConfigError("a classifier needs at least one attribute")
     d = DiscriminatorConfig(
         resolution=resolution,
         img_channels=img_channels,
@@ -111,6 +113,7 @@ class AttributeClassifier(torch.nn.Module):
         self.net = Discriminator(config.discriminator, seed=seed)  # weights depend only on seed
         self.source: str | None = None  # file it was loaded from (recorded in results)
         self.sha256: str | None = None
+        self.report: dict = {}  # the TrainReport stored with it, as a dict ({} if none)
 
     @property
     def attribute_names(self) -> list[str]:
@@ -337,6 +340,7 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
         config = ClassifierConfig.from_dict(json.loads(payload["config_json"]))
         model = AttributeClassifier(config)
         model.load_state_dict(payload["state_dict"], strict=True)
+        model.report = json.loads(payload.get("report_json", "{}"))
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"classifier {path}: config or weights unusable ({detail})") from None

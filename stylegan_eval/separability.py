@@ -42,7 +42,7 @@ from stylegan_core import distributed
 from stylegan_core.errors import NonFiniteError, UserError
 from stylegan_core.seeding import per_sample_randn, torch_generator
 from stylegan_eval.images import area_downsample
-from stylegan_eval.records import FeatureNetwork, ResultRecord
+from stylegan_eval.records import FeatureNetwork, ResultRecord, file_sha256
 
 FitStatus = Literal["ok", "not_converged", "single_class"]
 Space = Literal["z", "w"]
@@ -325,6 +325,8 @@ def compute_separability(
     spaces: tuple[Space, ...] = ("z", "w"),
     n_jobs: int = 1,  # processes for the len(spaces) * A SVM fits (rank 0 only)
     model: str = "generator",  # label stored in the records
+    checkpoint: str | None = None,  # the file G came from, for the records (hashed)
+    preset: str | None = None,  # the checkpoint's preset name, for the records
     progress: bool = True,
 ) -> list[ResultRecord]:
     """Linear separability of G's Z and/or W space: one ResultRecord per space ("ls_z", "ls_w").
@@ -363,6 +365,7 @@ def compute_separability(
         substitute=False,
         sha256=getattr(classifier, "sha256", None),
     )
+    sha = file_sha256(checkpoint) if checkpoint is not None else None
     records = []
     for i, s in enumerate(spaces):
         entropies = [float(v) for v in summary[i, :, 0]]
@@ -373,6 +376,7 @@ def compute_separability(
                 value=float(2.0 ** sum(entropies)),
                 params={
                     "space": s,
+                    "preset": preset,
                     "num_keep": num_keep,
                     "attributes": names,
                     "w_layer": 0 if s == "w" else None,
@@ -384,8 +388,8 @@ def compute_separability(
                 num_samples=num_samples,
                 seed=seed,
                 model=model,
-                checkpoint=None,
-                checkpoint_sha256=None,
+                checkpoint=checkpoint,
+                checkpoint_sha256=sha,
                 feature_network=fn,
                 wall_time_s=wall,
                 extras={

@@ -1,0 +1,112 @@
+"""`stylegan-eval ls`: linear separability of a checkpoint's Z and W spaces (paper Tables 3-4),
+as NVlabs/stylegan's metric computes it, with attribute classifiers from `classifier train`."""
+
+import argparse
+import json
+from pathlib import Path
+
+from stylegan_eval.cli import HelpFormatter
+from stylegan_eval.cli.common import add_device, add_output, add_seed
+
+EPILOG = """examples:
+  # the paper's protocol: 200,000 images, the 100,000 most confident kept per attribute
+  stylegan-eval ls --ckpt runs/F-cpu32 --classifier classifiers/synth32.pt --jobs 2
+
+  # a quick look, appended to a results file for `stylegan-eval report`
+  stylegan-eval ls --ckpt runs/F-cpu32/snapshot-0000100000.pt --classifier clf.pt --num-samples 10000 \\
+      --results results.jsonl
+
+  # several GPUs share sampling and classification (the value does not depend on their number)
+  torchrun --nproc_per_node 4 -m stylegan_eval.cli ls --ckpt runs/F --classifier clf256.pt --jobs 16
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "ls",
+        help="linear separability of the Z and W spaces",
+        description="Generate images with their z and w, label them with the attribute classifiers "
+        "(p = softmax([logit, -logit])), keep the most confident samples per attribute, fit "
+        "sklearn's LinearSVC() on z and on w, and report 2 ** sum of the conditional entropies H(Y|X) "
+        "in bits (lower = more separable). Records 'ls_z' and 'ls_w'; sample i depends only on (seed, i).",
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--ckpt", required=True, metavar="PATH", help="checkpoint file or run folder (its latest snapshot)")
+    p.add_argument("--classifier", required=True, metavar="PATH", help="classifier file from `stylegan-eval classifier train`")
+    p.add_argument("--num-samples", type=int, default=200_000, help="generated images (the paper: 200,000)")
+    p.add_argument("--num-keep", type=int, default=None, help="most confident samples kept per attribute; default: half")
+    p.add_argument("--batch", type=int, default=64, help="images per batch and process (does not change the value)")
+    p.add_argument("--jobs", type=int, default=1, help="processes for the 2 x A SVM fits (on rank 0)")
+    p.add_argument("--spaces", default="z,w", help="latent spaces to measure: z, w or z,w")
+    p.add_argument("--label", help="model name in the record (default: the checkpoint's stem or run folder)")
+    add_seed(p)
+    add_device(p)
+    add_output(p)
+    p.set_defaults(func=run)
+
+
+def _table(records) -> str:
+    names = records[0].extras["attributes"]
+    width = max(9, *(len(n) for n in names))
+    head = f"{'attribute':<{width}}" + "".join(f"  H({r.params['space']})  acc({r.params['space']})" for r in records)
+    lines = [head]
+    for a, n in enumerate(names):
+        row = f"{n:<{width}}"
+        for r in records:
+            flag = "" if r.extras["statuses"][a] == "ok" else f" [{r.extras['statuses'][a]}]"
+            row += f"  {r.extras['entropies'][a]:5.3f}  {r.extras['accuracies'][a]:7.3f}{flag}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stylegan_core import distributed
+    from stylegan_core.checkpoint import checkpoint_info, load_generator
+    from stylegan_core.errors import ConfigError
+    from stylegan_eval.classifier import load_classifier
+    from stylegan_eval.records import append_jsonl
+    from stylegan_eval.separability import compute_separability
+
+    spaces = tuple(s.strip() for s in args.spaces.split(",") if s.strip())
+    if not spaces or not set(spaces) <= {"z", "w"} or len(set(spaces)) != len(spaces):
+        raise ConfigError(f"--spaces must be z, w or z,w; got {args.spaces!r}")
+    device = distributed.default_device(args.device)
+    distributed.init(device)
+    info = checkpoint_info(args.ckpt)
+    ckpt = Path(info["path"])
+    given = Path(args.ckpt)
+    label = args.label or (given.name if given.is_dir() else ckpt.stem)
+    G = load_generator(ckpt, device=device)
+    classifier = load_classifier(args.classifier, device=device)
+    records = compute_separability(
+        G,
+        classifier,
+        num_samples=args.num_samples,
+        num_keep=args.num_keep,
+        batch_size=args.batch,
+        seed=args.seed,
+        device=device,
+        spaces=spaces,
+        n_jobs=args.jobs,
+        model=label,
+        checkpoint=str(ckpt),
+        preset=info["preset"],
+    )
+    if not distributed.is_main():
+        return 0
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=2, sort_keys=True))
+    else:
+        print(_table(records))
+        scores = "  ".join(f"{r.metric} {r.value:.4f}" for r in records)
+        r0 = records[0]
+        print(f"{scores}  {label}: {r0.num_samples} samples, {r0.extras['num_keep']} kept per attribute, "
+              f"{len(r0.extras['attributes'])} attributes  [{r0.wall_time_s:.1f} s]")
+        flagged = sorted({n for r in records for n in r.extras["flagged"]})
+        if flagged:
+            print(f"note: SVM fits flagged (not converged or one class only) for {', '.join(flagged)}")
+    if args.results:
+        for r in records:
+            append_jsonl(args.results, r)
+    return 0
