@@ -44,6 +44,14 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def paper_ranges(rows: int) -> list[str]:
+    """The paper's Fig. 3 pattern for any number of rows (3 coarse, 2 middle, 1 fine for 6)."""
+    if rows < 3:
+        return ["coarse", "fine"][:rows]
+    fine, middle = max(1, round(rows / 6)), max(1, round(rows / 3))
+    return ["coarse"] * (rows - fine - middle) + ["middle"] * middle + ["fine"] * fine
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",")]
@@ -101,9 +109,10 @@ def register(subparsers) -> None:
     m = mode("mixing", "the style-mixing figure (paper Fig. 3)")
     m.add_argument("--row-seeds", type=parse_seeds, default="1-6", help="sources B, one per row")
     m.add_argument("--col-seeds", type=parse_seeds, default="10-14", help="sources A, one per column")
-    m.add_argument("--ranges", default="coarse,coarse,coarse,middle,middle,fine",
+    m.add_argument("--ranges", default=None,
                    help="styles copied from B, per row (or one for all rows): coarse, middle, fine "
-                   "(the paper's 4-8 / 16-32 / 64-1024 split scaled to the model) or layer indices START-STOP")
+                   "(the paper's 4-8 / 16-32 / 64-1024 split scaled to the model) or layer indices START-STOP; "
+                   "default: as the paper, half the rows coarse, a third middle, a sixth fine")
     m = mode("truncation", "the truncation sweep (paper Fig. 8)")
     m.add_argument("--seeds", type=parse_seeds, default="0-3", help="one row per seed")
     m.add_argument("--psis", type=_floats, default="1,0.7,0.5,0,-0.5,-1", help="one column per psi")
@@ -140,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         sampling.save_image_grid(imgs, args.out, cols=args.cols)
         print(f"wrote {args.out}: {len(args.seeds)} images {res} ({how})")
     elif args.mode == "mixing":
-        ranges = args.ranges.split(",")
+        ranges = args.ranges.split(",") if args.ranges else paper_ranges(len(args.row_seeds))
         fig = sampling.style_mixing_figure(G, args.row_seeds, args.col_seeds, ranges[0] if len(ranges) == 1 else ranges,
                                            psi, cutoff, **common)
         sampling.save_image_grid(fig.flat(), args.out, cols=len(args.col_seeds) + 1)

@@ -8,7 +8,7 @@ from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_core.sampling import generate_images, image_grid
 from stylegan_eval.cli import main
-from stylegan_eval.cli.generate import parse_seeds
+from stylegan_eval.cli.generate import paper_ranges, parse_seeds
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,8 @@ def test_images_mixing_truncation_interp(ckpt, tmp_path):
     assert main(["generate", "mixing", "--ckpt", path, "--out", str(tmp_path / "m.png"),
                  "--row-seeds", "1-3", "--col-seeds", "5,6", "--ranges", "coarse,middle,0-5"]) == 0
     assert _size(tmp_path / "m.png") == (3 * 16, 4 * 16)
+    assert main(["generate", "mixing", "--ckpt", path, "--out", str(tmp_path / "m.png"), "--row-seeds", "1-4"]) == 0
+    assert _size(tmp_path / "m.png") == (6 * 16, 5 * 16)
     assert main(["generate", "truncation", "--ckpt", path, "--out", str(tmp_path / "t.png"), "--seeds", "0,1",
                  "--psis", "1,0.5,0"]) == 0
     assert _size(tmp_path / "t.png") == (3 * 16, 2 * 16)
@@ -62,6 +64,8 @@ def test_user_errors_are_one_line(ckpt, tmp_path, capsys):
 
 def test_parse_seeds_and_help(capsys):
     assert parse_seeds("0-3,10") == [0, 1, 2, 3, 10] and parse_seeds("5") == [5]
+    assert paper_ranges(6) == ["coarse"] * 3 + ["middle"] * 2 + ["fine"]
+    assert paper_ranges(3) == ["coarse", "middle", "fine"] and paper_ranges(1) == ["coarse"]
     with pytest.raises(SystemExit):
         main(["generate", "mixing", "--help"])
     text = capsys.readouterr().out
