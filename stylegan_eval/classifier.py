@@ -255,7 +255,7 @@ def train_classifier(
         for s in range(0, len(order), train.batch_size):
             if shown >= total:
                 break
-            idx = order[s : s + train.batch_size]
+            idx = order[s : s + min(train.batch_size, total - shown)]  # stop at exactly kimg
             xb, yb = x[idx].to(device), y[idx].to(device)
             if train.mirror:
                 flip = torch.rand(len(idx), generator=torch_generator(train.seed, 3, epoch, s)) < 0.5
