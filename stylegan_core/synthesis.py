@@ -228,7 +228,8 @@ class SynthesisNetwork(nn.Module):
                 if t.ndim != 4 or t.shape[1:] != (1, h, w) or t.shape[0] not in (1, n):
                     raise ValueError(f"noise[{i}] must have shape [{n}, 1, {h}, {w}], "
                                      f"got {list(t.shape)}")
-            return [t.to(device=device, dtype=dtype) for t in noise]
+            # A generator without noise inputs (traditional) takes an empty list: no noise anywhere.
+            return [t.to(device=device, dtype=dtype) for t in noise] or [None] * self.num_layers
         if mode == "none" or not shapes:
             return [None] * self.num_layers
         if mode == "const":
