@@ -219,8 +219,8 @@ def test_schedule_variants():
     assert schedule_at(one_gpu, 7_200_000, 1024).resolution == 512
     assert schedule_at(SCHEDULES["official"], 0, 1024, num_processes=3).minibatch == 255
     cpu = SCHEDULES["cpu"]
-    assert [schedule_at(cpu, n, 32).resolution for n in (0, 30_000, 30_001, 60_000, 90_000, 90_001)] == [8, 8, 16, 16, 16, 32]
-    assert schedule_at(cpu, 105_000, 32).alpha == pytest.approx(0.5)
+    assert [schedule_at(cpu, n, 32).resolution for n in (0, 10_000, 10_001, 20_000, 30_000, 30_001)] == [8, 8, 16, 16, 16, 32]
+    assert schedule_at(cpu, 35_000, 32).alpha == pytest.approx(0.5)
     # An initial resolution at or above the final one trains at full resolution from the start.
     assert schedule_at(TrainingConfig(lod_initial_resolution=64), 0, 32).lod == 0.0
     with pytest.raises(ConfigError, match=r"minibatch 2 at 8x8 is smaller than the number of processes \(4\)"):
