@@ -24,12 +24,17 @@ differences:
 - `LinearSVC` gets `random_state=0`: with today's `dual="auto"` the primal solver runs whenever
   N >= D (it ignores random_state); the dual solver used for N < D shuffles, and a fixed seed makes
   parallel fits identical to serial ones. Note that 2019's sklearn defaulted to the dual solver.
+
+Scale: every rank samples and classifies its shard of the indices; rank 0 gathers them and runs
+the len(spaces) x A fits, `n_jobs` at a time: in threads when every fit uses the primal solver
+(liblinear releases the GIL, and threads share the latents without copies), in processes
+otherwise. The result is identical to a serial run.
 """
 
 import os
 import tempfile
 import time
-import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -141,23 +146,22 @@ class SeparabilityResult:
 def _fit_one(latents: np.ndarray, indices: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, str, str]:
     """Fit LinearSVC on latents[indices] -> labels; return (2x2 table, status, error message).
 
-    Runs in a worker process; `latents` is usually a read-only memmap shared by all workers.
+    Runs in this process, a worker thread or a worker process; `latents` may be a read-only memmap.
     """
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
     if labels.min() == labels.max():
         # H(Y) = 0, so H(Y|X) = 0 whatever the SVM would say; flagged, not assumed.
         return joint_table(labels, labels), "single_class", ""
     x = np.asarray(latents[indices])  # [num_keep, D]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        try:
-            svm = LinearSVC(random_state=0).fit(x, labels)
-            predictions = svm.predict(x).astype(np.int64)
-        except (ValueError, ArithmeticError, MemoryError) as e:
-            return np.zeros((2, 2), np.int64), "error", f"{type(e).__name__}: {e}"
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    try:
+        svm = LinearSVC(random_state=0).fit(x, labels)
+        predictions = svm.predict(x).astype(np.int64)
+    except (ValueError, ArithmeticError, MemoryError) as e:
+        return np.zeros((2, 2), np.int64), "error", f"{type(e).__name__}: {e}"
+    # sklearn warns ConvergenceWarning exactly when liblinear stops at max_iter; reading n_iter_
+    # instead of catching the warning stays correct when fits run in threads.
+    converged = int(np.max(svm.n_iter_)) < svm.max_iter
     return joint_table(predictions, labels), ("ok" if converged else "not_converged"), ""
 
 
@@ -206,7 +210,15 @@ def fit_spaces(
 
     if n_jobs == 1 or len(tasks) == 1:
         outputs = [_fit_one(spaces[key], kept[a], labels[a]) for key, a in tasks]
+    elif num_keep >= max(lat.shape[1] for lat in spaces.values()):
+        # Every fit takes liblinear's primal solver (dual="auto" with N >= D), which is
+        # deterministic and releases the GIL: threads run the fits in parallel and share the
+        # latents without copying them into worker processes.
+        with ThreadPoolExecutor(max_workers=min(n_jobs, len(tasks))) as pool:
+            outputs = list(pool.map(lambda t: _fit_one(spaces[t[0]], kept[t[1]], labels[t[1]]), tasks))
     else:
+        # The dual solver (N < D) shuffles with one process-wide RNG, so concurrent threads would
+        # race on it; separate processes keep every fit deterministic.
         from joblib import Parallel, delayed
 
         with tempfile.TemporaryDirectory(prefix="stylegan-eval-ls-") as folder:
