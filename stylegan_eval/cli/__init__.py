@@ -13,7 +13,7 @@ import sys
 from stylegan_core.errors import UserError
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("data", "train", "generate", "report", "fid", "classifier", "ls")
+COMMANDS = ("data", "train", "generate", "report", "fid", "ppl", "classifier", "ls")
 
 EPILOG = """examples:
   stylegan-eval --help

@@ -2,7 +2,6 @@ import math
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +269,84 @@ def test_too_small_for_lpips_is_a_config_error():
 
     with pytest.raises(ConfigError, match=r"gives 8x8 images after the face crop .*--no-crop"):
         compute_ppl(TanhGenerator(res=16), num_samples=2, distance=Tiny(), progress=False)
+
+
+# ---- real generators ----------------------------------------------------------------------------
+
+
+def tiny_generator():
+    from stylegan_core.generator import Generator
+    from stylegan_core.presets import get_preset
+
+    return Generator(get_preset("F-test16").generator, seed=0)
+
+
+def test_real_generator_with_default_lpips_is_batch_size_independent(torch_home, tmp_path):
+    # No VGG16 file in the private TORCH_HOME: the explicitly requested substitute is used and labelled.
+    G = tiny_generator()
+    kw = dict(space="w", sampling="full", num_samples=24, crop=False, seed=4, substitute_weights=True, progress=False)
+    r4 = compute_ppl(G, batch_size=4, save_dists=tmp_path / "a.npy", **kw)
+    r16 = compute_ppl(G, batch_size=16, save_dists=tmp_path / "b.npy", **kw)
+    # Up to float32 rounding of batch-size-dependent kernels, amplified by 1 / eps^2.
+    np.testing.assert_allclose(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"), rtol=1e-3)
+    assert r4.value == pytest.approx(r16.value, rel=1e-4) and r4.value > 0
+    assert r4.feature_network.substitute and r4.feature_network.weights == "substitute:random-vgg16-seed0"
+    assert r4.extras["image_size"] == 16
+
+
+def test_real_generator_nan_fails_clearly():
+    G = tiny_generator()
+    with torch.no_grad():
+        for p in G.synthesis.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match=r"^PPL: the generator produced NaN/Inf images for 3 pair\(s\)"):
+        compute_ppl(G, num_samples=3, crop=False, distance=SquaredL2(), progress=False)
+
+
+def test_missing_lpips_weights_propagate_without_substitute(torch_home):
+    from stylegan_eval.weights import MissingWeightsError
+
+    with pytest.raises(MissingWeightsError, match=r"vgg16-397923af\.pth"):
+        compute_ppl(tiny_generator(), num_samples=2, crop=False, progress=False)
+
+
+TORCHRUN_KWARGS = dict(space="z", sampling="full", num_samples=21, batch_size=4, crop=False, seed=7,
+                       substitute_weights=True, progress=False)
+
+TORCHRUN_SCRIPT = f"""
+import json, sys
+from stylegan_core import distributed
+from stylegan_core.generator import Generator
+from stylegan_core.presets import get_preset
+from stylegan_eval.ppl import compute_ppl
+
+distributed.init("cpu")
+G = Generator(get_preset("F-test16").generator, seed=0)
+rec = compute_ppl(G, save_dists=sys.argv[1] + ".npy", **{TORCHRUN_KWARGS!r})
+if distributed.is_main():
+    with open(sys.argv[1], "w") as f:
+        json.dump({{"value": rec.value, "processes": rec.extras["processes"]}}, f)
+"""
+
+
+@pytest.mark.slow
+def test_one_and_two_torchrun_processes_agree(torch_home, tmp_path):
+    import json
+
+    script = tmp_path / "run_ppl.py"
+    script.write_text(TORCHRUN_SCRIPT)
+    out = tmp_path / "out.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    # --standalone picks a free port (--master_port 0 would hang the rendezvous).
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = json.loads(out.read_text())
+    assert two["processes"] == 2
+    # One process: torchrun with a world size of 1 runs exactly this (no process group), in-process.
+    one = compute_ppl(tiny_generator(), save_dists=tmp_path / "one.npy", **TORCHRUN_KWARGS)
+    assert one.extras["processes"] == 1
+    # Same samples; only float32 rounding may differ (kernels depend on the batch composition,
+    # and dividing by eps^2 turns last-bit image differences into ~1e-4 relative).
+    np.testing.assert_allclose(np.load(tmp_path / "one.npy"), np.load(str(out) + ".npy"), rtol=1e-3)
+    assert one.value == pytest.approx(two["value"], rel=1e-4)
