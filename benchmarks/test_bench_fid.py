@@ -1,0 +1,90 @@
+"""FID throughput on CPU: Inception features/s at 32x32 and 256x256 inputs, the Fréchet distance
+at 2048-d against scipy's sqrtm path, and a 50k-sample time estimate for F-cpu32.
+
+Run: pytest benchmarks/test_bench_fid.py --benchmark-only
+The network is the substitute (random weights): same architecture and cost as the real one.
+"""
+
+import time
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from stylegan_core.generator import Generator
+from stylegan_core.presets import get_preset
+from stylegan_eval.fid import frechet_distance, generate_uint8
+from stylegan_eval.inception import substitute_inception
+
+BATCH = 8
+NUM = 50_000
+
+
+@pytest.fixture(scope="module")
+def net():
+    return substitute_inception(0)
+
+
+def features_per_s(benchmark, net, size):
+    images = torch.randint(0, 256, (BATCH, 3, size, size), dtype=torch.uint8)
+    out = benchmark.pedantic(net, args=(images,), rounds=3, iterations=1, warmup_rounds=1)
+    assert out.shape == (BATCH, 2048)
+    if benchmark.stats:
+        benchmark.extra_info["features_per_s"] = BATCH / benchmark.stats.stats.mean
+    return out
+
+
+def test_inception_features_32px(benchmark, net):
+    features_per_s(benchmark, net, 32)
+
+
+def test_inception_features_256px(benchmark, net):
+    features_per_s(benchmark, net, 256)
+
+
+def scipy_fid(mu1, s1, mu2, s2):
+    """torch-fidelity's / pytorch-fid's path: the complex matrix square root of S1 S2."""
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
+    return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def test_frechet_distance_2048_vs_scipy_sqrtm(benchmark):
+    rng = np.random.default_rng(0)
+    d = 2048
+    x, y = rng.standard_normal((2 * d, d)), rng.standard_normal((2 * d, d)) * 1.1 + 0.05
+    mu1, s1, mu2, s2 = x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+    ours = benchmark.pedantic(frechet_distance, args=(mu1, s1, mu2, s2), rounds=3, iterations=1)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = scipy_fid(mu1, s1, mu2, s2)
+    scipy_s = time.perf_counter() - t0
+    assert ours == pytest.approx(ref, rel=1e-6)
+    benchmark.extra_info["scipy_sqrtm_s"] = scipy_s
+    if benchmark.stats:
+        benchmark.extra_info["speedup_vs_scipy"] = scipy_s / benchmark.stats.stats.mean
+
+
+def test_fid50k_estimate_F_cpu32(benchmark, net):
+    """Per batch: generate F-cpu32 samples (per-sample latents and noise), quantise, extract
+    features. extra_info['estimate_50k_s'] extrapolates to 50k generated + 50k real images
+    (real images cost the feature pass only; their statistics are cached afterwards)."""
+    G = Generator(get_preset("F-cpu32").generator).eval()
+    counter = iter(range(10**9))
+
+    def generate():
+        start = next(counter) * BATCH
+        return generate_uint8(G, list(range(start, start + BATCH)), 0, 1.0, None, "cpu")
+
+    images = generate()
+    t0 = time.perf_counter()
+    net(images)
+    feature_s = time.perf_counter() - t0
+    benchmark.pedantic(lambda: net(generate()), rounds=3, iterations=1)
+    if benchmark.stats:
+        per_batch = benchmark.stats.stats.mean
+        benchmark.extra_info["generated_per_s"] = BATCH / per_batch
+        benchmark.extra_info["estimate_50k_s"] = NUM / BATCH * (per_batch + feature_s)
