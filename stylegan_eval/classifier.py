@@ -87,8 +87,8 @@ def classifier_config(
     attributes: list[str] | tuple[str, ...],  # attribute names, one logit each
     resolution: int,  # input side in pixels, a power of two
     img_channels: int = 3,
-    fmap_base: int = 1024,  # feature maps per stage: min(fmap_base / 2**stage, fmap_max)
-    fmap_max: int = 128,  # (the paper's classifiers: the 256x256 discriminator, 8192 / 512)
+    fmap_base: int = 512,  # feature maps per stage: min(fmap_base / 2**stage, fmap_max)
+    fmap_max: int = 64,  # (the paper's classifiers: the 256x256 discriminator, 8192 / 512)
 ) -> ClassifierConfig:
     """The discriminator at `resolution`, one logit per attribute, minibatch-stddev off."""
     if not attributes:
@@ -159,7 +159,7 @@ def to_classifier_input(images: torch.Tensor, resolution: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    kimg: float = 20.0  # thousands of training images shown in total
+    kimg: float = 40.0  # thousands of training images shown in total
     batch_size: int = 32
     lr: float = 0.002  # Adam learning rate
     betas: tuple[float, float] = (0.9, 0.99)

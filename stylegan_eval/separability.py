@@ -411,6 +411,7 @@ def compute_separability(
                     "statuses": statuses,
                     "num_present": [int(v) for v in summary[i, :, 3]],
                     "num_keep": num_keep,
+                    "processes": distributed.world_size(),
                     "flagged": [n for n, st in zip(names, statuses) if st != "ok"],
                 },
             )

@@ -339,3 +339,43 @@ def test_classifier_resolution_must_divide_generator_resolution(tiny_models):
     C = build_classifier(classifier_config(["a"], 32, fmap_base=64, fmap_max=16), seed=0)
     with pytest.raises(SeparabilityError, match="generator images are 16px; the classifier needs 32px"):
         ls.compute_separability(G, C, num_samples=4, progress=False)
+
+
+TORCHRUN_SCRIPT = """
+import json, sys
+from stylegan_core import distributed
+from stylegan_core.generator import Generator
+from stylegan_core.presets import get_preset
+from stylegan_eval.classifier import build_classifier, classifier_config
+from stylegan_eval.separability import compute_separability
+
+distributed.init("cpu")
+G = Generator(get_preset("F-test16").generator)
+C = build_classifier(classifier_config(["a", "b"], 8, fmap_base=64, fmap_max=16), seed=1)
+records = compute_separability(G, C, num_samples=30, batch_size=4, seed=5, progress=False)
+out = [{"value": r.value, "entropies": r.extras["entropies"], "processes": r.extras["processes"]} for r in records]
+with open(sys.argv[1] + f".{distributed.rank()}", "w") as f:
+    json.dump(out, f)
+"""
+
+
+@pytest.mark.slow
+def test_one_and_two_torchrun_processes_agree(tmp_path, tiny_models):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "run_ls.py"
+    script.write_text(TORCHRUN_SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "out")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0, rank1 = (json.loads((tmp_path / f"out.{r}").read_text()) for r in (0, 1))
+    assert rank0 == rank1 and rank0[0]["processes"] == 2  # every rank returns the same records
+    G, C = tiny_models
+    one = ls.compute_separability(G, C, num_samples=30, batch_size=30, seed=5, progress=False)
+    for r, two in zip(one, rank0):
+        assert r.value == two["value"] and r.extras["entropies"] == two["entropies"]
