@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from stylegan_core.errors import CheckpointError
+from stylegan_core.errors import CheckpointError, ConfigError
 
 FORMAT = "stylegan-eval-checkpoint"
 FORMAT_VERSION = 1
@@ -249,3 +249,87 @@ def save_generator(path: str | os.PathLike, G, preset: str | None = None) -> Pat
     config = {"preset": preset, "generator": G.config.to_dict()}
     state_dict = {k: v.detach().cpu() for k, v in G.state_dict().items()}
     return save_checkpoint(path, {"config": config, "G_ema": state_dict, "progress": {}})
+
+
+# ---------------------------------------------------------------------------------------------
+# Run folders: run.json (the run's configuration), stats.jsonl, snapshots.
+
+RUN_FILE = "run.json"
+STATS_FILE = "stats.jsonl"
+
+
+def saved_run_config(run_dir: str | os.PathLike) -> dict:
+    """The configuration of the run in `run_dir`: its latest snapshot's, else run.json's."""
+    run_dir = Path(run_dir)
+    snap = latest_snapshot(run_dir)
+    if snap is not None:
+        return checkpoint_info(snap)["config"]
+    if (run_dir / RUN_FILE).is_file():
+        try:
+            return json.loads((run_dir / RUN_FILE).read_text())
+        except ValueError as e:
+            raise ConfigError(f"{run_dir / RUN_FILE}: not valid JSON ({e})") from None
+    raise ConfigError(f"nothing to resume in {run_dir}: no {RUN_FILE} or snapshot there")
+
+
+def _config_diff(saved: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(saved) | set(new), key=lambda k: (k != "preset", k)):  # the preset first
+        a, b = saved.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def check_run_folder(run_dir: str | os.PathLike, run_config: dict, resume: bool, may_change: tuple[str, ...] = ()) -> Path | None:
+    """Refuse to overwrite a run, or to resume one whose configuration differs from `run_config`
+    in anything but the dotted keys `may_change`; returns the snapshot to resume from (or None)."""
+    run_dir = Path(run_dir)
+    holds = [p.name for p in (run_dir / RUN_FILE, run_dir / STATS_FILE) if p.exists()]
+    snaps = list_snapshots(run_dir)
+    if not resume:
+        if holds or snaps:
+            raise ConfigError(
+                f"run folder {run_dir} already holds a run ({', '.join(holds + [s.name for s in snaps[-1:]])}); "
+                "pass --resume to continue it, or choose a new --out folder"
+            )
+        return None
+    saved, new = json.loads(json.dumps(saved_run_config(run_dir))), json.loads(json.dumps(run_config))
+    for dotted in may_change:
+        *parents, leaf = dotted.split(".")
+        for cfg in (saved, new):
+            for part in parents:
+                cfg = cfg.get(part, {}) if isinstance(cfg, dict) else {}
+            if isinstance(cfg, dict):
+                cfg.pop(leaf, None)
+    diff = _config_diff(saved, new)
+    if diff:
+        shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
+        raise ConfigError(
+            f"run folder {run_dir} holds a run with a different configuration ({shown}); "
+            "resume with the same options, or choose a new --out folder"
+        )
+    return snaps[-1] if snaps else None
+
+
+def write_run_file(run_dir: str | os.PathLike, run_config: dict) -> Path:
+    """Write run.json atomically (creating the folder)."""
+    path = Path(run_dir) / RUN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{RUN_FILE}.tmp")
+    tmp.write_text(json.dumps(run_config, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def trim_stats(run_dir: str | os.PathLike, nimg: int) -> None:
+    """On resume, drop statistics logged after the snapshot at `nimg` (they are produced again)."""
+    path = Path(run_dir) / STATS_FILE
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["nimg"] <= nimg]
+    tmp = path.with_name(f".{STATS_FILE}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)

@@ -248,3 +248,18 @@ def optimizer_reset_needed(prev_lod: float | None, lod: float) -> bool:
     if prev_lod is None:
         return False
     return math.floor(lod) != math.floor(prev_lod) or math.ceil(lod) != math.ceil(prev_lod)
+
+
+def check_minibatches(config: TrainingConfig, res: int, world: int, group: int) -> None:
+    """Every per-process minibatch of the schedule must suit the minibatch-stddev groups."""
+    lo = int(math.log2(min(config.lod_initial_resolution, res)))
+    for r in (2**k for k in range(lo, int(math.log2(res)) + 1)):
+        total = config.minibatch_dict.get(r, config.minibatch_base)
+        local = (total - total % world) // world
+        if local < 1:
+            raise ConfigError(f"minibatch {total} at {r}x{r} is smaller than the number of processes ({world})")
+        if group > 1 and local > group and local % group:
+            raise ConfigError(
+                f"minibatch {total} at {r}x{r} gives {local} images per process, not a multiple of the "
+                f"discriminator's minibatch-stddev group size {group}; choose another minibatch size"
+            )

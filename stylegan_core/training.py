@@ -41,13 +41,15 @@ from stylegan_core.schedule import (
     RUN_LENGTH_FIELDS,
     SchedulePoint,
     TrainingConfig,
+    check_minibatches,
     optimizer_reset_needed,
     schedule_at,
 )
 from stylegan_core.seeding import derive_seed, torch_generator
 
-RUN_FILE = "run.json"
-STATS_FILE = "stats.jsonl"
+RUN_FILE, STATS_FILE = ckpt.RUN_FILE, ckpt.STATS_FILE
+# What a resumed run may change: its length, how often it reports, where the data now lives.
+RESUMABLE_CHANGES = tuple(f"training.{name}" for name in RUN_LENGTH_FIELDS) + ("data.path",)
 # Stream keys for derive_seed, so that each use of the seed draws independent numbers.
 _INIT_G, _INIT_D, _LATENTS, _AUGMENT, _DATA_ORDER = 1, 2, 3, 4, 5
 _IN_MEMORY_BYTES = 2 << 30  # datasets up to this size are decoded once into one tensor
@@ -112,62 +114,6 @@ def process_reals(images: torch.Tensor, lod: float, mirror: bool, rng: torch.Gen
     return fade_images_for_lod(x, lod)
 
 
-def _config_diff(saved: dict, new: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(saved) | set(new), key=lambda k: (k != "preset", k)):  # the preset first
-        a, b = saved.get(key, "<absent>"), new.get(key, "<absent>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _config_diff(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return out
-
-
-def _comparable(run_config: dict) -> dict:
-    cfg = json.loads(json.dumps(run_config))
-    for name in RUN_LENGTH_FIELDS:
-        cfg.get("training", {}).pop(name, None)
-    cfg.get("data", {}).pop("path", None)  # a moved dataset is the same dataset (fingerprint)
-    return cfg
-
-
-def _check_run_folder(run_dir: Path, run_config: dict, resume: bool) -> Path | None:
-    """Refuse to overwrite a different run; return the snapshot to resume from (or None)."""
-    holds = [p.name for p in (run_dir / RUN_FILE, run_dir / STATS_FILE) if p.exists()]
-    snaps = ckpt.list_snapshots(run_dir)
-    if not resume:
-        if holds or snaps:
-            raise ConfigError(
-                f"run folder {run_dir} already holds a run ({', '.join(holds + [s.name for s in snaps[-1:]])}); "
-                "pass --resume to continue it, or choose a new --out folder"
-            )
-        return None
-    if not holds and not snaps:
-        raise ConfigError(f"nothing to resume in {run_dir}: no {RUN_FILE} or snapshot there")
-    if snaps:
-        saved = ckpt.checkpoint_info(snaps[-1])["config"]
-    else:
-        saved = json.loads((run_dir / RUN_FILE).read_text())
-    diff = _config_diff(_comparable(saved), _comparable(run_config))
-    if diff:
-        shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
-        raise ConfigError(
-            f"run folder {run_dir} holds a run with a different configuration ({shown}); "
-            "resume with the same options, or choose a new --out folder"
-        )
-    return snaps[-1] if snaps else None
-
-
-def _trim_stats(path: Path, nimg: int) -> None:
-    """On resume, drop statistics logged after the snapshot (they will be produced again)."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["nimg"] <= nimg]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    tmp.replace(path)
-
-
 def _rng_states(gens: dict[str, torch.Generator], device: torch.device) -> dict[str, torch.Tensor]:
     """Every process's generator states, stacked [world, L] (gathered so rank 0 can save them)."""
     out = {}
@@ -204,21 +150,6 @@ class _StopRequest:
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def _check_minibatches(config: TrainingConfig, res: int, world: int, group: int) -> None:
-    """Every per-process minibatch of the schedule must suit the minibatch-stddev groups."""
-    lo = int(math.log2(min(config.lod_initial_resolution, res)))
-    for r in (2**k for k in range(lo, int(math.log2(res)) + 1)):
-        total = config.minibatch_dict.get(r, config.minibatch_base)
-        local = (total - total % world) // world
-        if local < 1:
-            raise ConfigError(f"minibatch {total} at {r}x{r} is smaller than the number of processes ({world})")
-        if group > 1 and local > group and local % group:
-            raise ConfigError(
-                f"minibatch {total} at {r}x{r} gives {local} images per process, not a multiple of the "
-                f"discriminator's minibatch-stddev group size {group}; choose another minibatch size"
-            )
 
 
 def _all_agree(flag: bool, device: torch.device) -> bool:
@@ -408,13 +339,13 @@ def train(
             "choose a matching preset or resize the images"
         )
     run_config = {
-        "preset": preset.name, "loss": config.loss,
+        "preset": preset.name,
         "generator": preset.generator.to_dict(), "discriminator": preset.discriminator.to_dict(),
         "training": config.to_dict(),
         "data": data_info if data_info is not None else {"num_images": len(dataset), "resolution": res},
     }
-    _check_minibatches(config, res, world, preset.discriminator.mbstd_group_size)
-    resume_from = _check_run_folder(run_dir, run_config, resume)
+    check_minibatches(config, res, world, preset.discriminator.mbstd_group_size)
+    resume_from = ckpt.check_run_folder(run_dir, run_config, resume, RESUMABLE_CHANGES)
     distributed.barrier()
 
     nets, gens = _build(preset, config, device, rank)
@@ -422,12 +353,9 @@ def train(
     if resume_from is not None:
         nimg, prev_lod, opt_states = _restore(resume_from, nets, gens, config, device)
         if distributed.is_main():
-            _trim_stats(run_dir / STATS_FILE, nimg)
+            ckpt.trim_stats(run_dir, nimg)
     elif distributed.is_main() and not (run_dir / RUN_FILE).exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / f".{RUN_FILE}.tmp"
-        tmp.write_text(json.dumps(run_config, indent=2, sort_keys=True) + "\n")
-        tmp.replace(run_dir / RUN_FILE)
+        ckpt.write_run_file(run_dir, run_config)
     G, D = nets["G"], nets["D"]
     nets["g_step"] = nets["g_step_ddp"] = _GeneratorStep(G, gens["latents"])
     d_loss = DiscriminatorLoss(D, config.loss, config.r1_gamma, config.wgan_lambda, config.wgan_epsilon,
@@ -453,7 +381,7 @@ def train(
     total = config.total_nimg
     bar = tqdm(total=total, initial=min(nimg, total), unit="img", unit_scale=True, dynamic_ncols=True,
                disable=not (progress and distributed.is_main()), desc="training")
-    with _StopRequest() as stop:
+    with _StopRequest() as stop, bar:
         while True:
             stop_now = _all_agree(stop.signal is not None, device)
             done = nimg >= total
@@ -496,6 +424,5 @@ def train(
                         f.write(json.dumps(tick.record(sched, time.perf_counter() - t_start)) + "\n")
                 tick.reset(nimg)
                 next_tick = _next_multiple(nimg, config.tick_kimg)
-    bar.close()
     status = "interrupted" if stop_now and not done else "finished"
     return TrainResult(status=status, nimg=nimg, snapshot=snapshot, signal=stop.signal if status == "interrupted" else None)

@@ -3,7 +3,6 @@ procedure (progressive growing, logistic + R1 or WGAN-GP, EMA generator); resuma
 
 import argparse
 import dataclasses
-import json
 import signal
 from pathlib import Path
 
@@ -79,19 +78,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _saved_config(out: Path) -> dict:
-    from stylegan_core.checkpoint import checkpoint_info, latest_snapshot
-    from stylegan_core.errors import ConfigError
-    from stylegan_core.training import RUN_FILE
-
-    snap = latest_snapshot(out)
-    if snap is not None:
-        return checkpoint_info(snap)["config"]
-    if (out / RUN_FILE).is_file():
-        return json.loads((out / RUN_FILE).read_text())
-    raise ConfigError(f"nothing to resume in {out}: no {RUN_FILE} or snapshot there")
-
-
 def _training_config(args: argparse.Namespace, preset, saved: dict | None):
     from stylegan_core.schedule import TrainingConfig, training_config
 
@@ -114,13 +100,14 @@ def _training_config(args: argparse.Namespace, preset, saved: dict | None):
 
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
+    from stylegan_core.checkpoint import saved_run_config
     from stylegan_core.data import open_dataset
     from stylegan_core.errors import ConfigError
     from stylegan_core.presets import get_preset
     from stylegan_core.training import train
 
     out = Path(args.out)
-    saved = _saved_config(out) if args.resume else None
+    saved = saved_run_config(out) if args.resume else None
     preset_name = getattr(args, "preset", None) or (saved or {}).get("preset")
     if preset_name is None:
         raise ConfigError("--preset is required (e.g. --preset F-cpu32)")
