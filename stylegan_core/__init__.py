@@ -8,3 +8,5 @@ from stylegan_core.attributes import AttributeTable, read_attributes
 from stylegan_core.data import ImageDataset, open_dataset
 from stylegan_core.synthetic import SYNTH_ATTRIBUTES, synthesize_dataset
 from stylegan_core.sampling import generate_images, image_grid, save_image_grid, style_mixing_figure, z_from_seeds
+from stylegan_core.schedule import SCHEDULES, TrainingConfig, schedule_at, training_config
+from stylegan_core.training import TrainResult, train
