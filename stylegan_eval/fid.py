@@ -307,9 +307,13 @@ def dataset_stats(ds, fingerprint: str, num: int, extractor, batch_size: int, de
     (dataset fingerprint, num, extractor) exists. Returns (stats, cache_hit, seconds)."""
     t0 = time.perf_counter()
     key = {"dataset": fingerprint, "num_images": num, **_extractor_key(extractor)}
-    state = fid_cache.load_entry(cache_dir, "fid-stats", key) if use_cache else None
-    if state is not None:
-        return RunningStats.from_state_dict(state, device), True, time.perf_counter() - t0
+    # Rank 0 decides and broadcasts (the others add zeros), so ranks never disagree about a hit.
+    state = fid_cache.load_entry(cache_dir, "fid-stats", key) if use_cache and distributed.is_main() else None
+    hit = distributed.all_reduce_sum(torch.tensor([float(state is not None)], device=device)).item() > 0
+    if hit:
+        stats = RunningStats.from_state_dict(state, device) if state is not None else RunningStats(extractor.dim, device)
+        stats.all_reduce()
+        return stats, True, time.perf_counter() - t0
     stats, _ = accumulate(
         num, lambda idx: load_images(ds, idx), extractor, batch_size, DEFAULT_CHUNK, device,
         cache_dir / "progress" if resume else None, {"what": "dataset", **key, "chunk": DEFAULT_CHUNK}, desc,

@@ -3,7 +3,9 @@ NumPy, the sampling loop's determinism and resumption, its errors, and agreement
 torch-fidelity's own calculate_metrics on the same folders and weights file."""
 
 import math
+import os
 import shutil
+import socket
 import warnings
 
 import numpy as np
@@ -12,6 +14,7 @@ import scipy.linalg
 import torch
 from PIL import Image
 
+from stylegan_core import distributed
 from stylegan_core.errors import DatasetError, NonFiniteError
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
@@ -215,6 +218,33 @@ def test_resume_after_interruption_gives_the_uninterrupted_value(G, data_dir, tm
     # Other arguments never pick up someone else's progress.
     other = run(G, data_dir, tmp_path / "b", chunk_size=6, batch_size=3, seed=1)
     assert other.extras["resumed_from"] == 0 and other.value != resumed.value
+
+
+def _distributed_worker(rank, world, port, data, cache, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    distributed.init("cpu")
+    try:
+        G = Generator(get_preset("F-test16").generator).eval()
+        for attempt in ("counted", "cached"):
+            record = run(G, data, cache, batch_size=2, chunk_size=7)
+            assert record.extras["cache_hit"] == (attempt == "cached") and record.extras["world_size"] == world
+            if rank == 0:
+                (out / f"{attempt}.txt").write_text(repr(record.value))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_value_independent_of_the_number_of_processes(G, data_dir, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_distributed_worker, args=(2, port, data_dir, tmp_path / "d", tmp_path), nprocs=2)
+    single = run(G, data_dir, tmp_path / "s", batch_size=8)
+    for attempt in ("counted", "cached"):
+        assert float((tmp_path / f"{attempt}.txt").read_text()) == pytest.approx(single.value, rel=1e-4)
 
 
 def test_generator_emitting_nan_is_a_clear_error(data_dir, tmp_path):
