@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-samples", type=int, default=200_000, help="generated images (the paper: 200,000)")
     p.add_argument("--num-keep", type=int, default=None, help="most confident samples kept per attribute; default: half")
     p.add_argument("--batch", type=int, default=64, help="images per batch and process (does not change the value)")
-    p.add_argument("--jobs", type=int, default=1, help="processes for the 2 x A SVM fits (on rank 0)")
+    p.add_argument("--jobs", type=int, default=1, help="SVM fits run at once on rank 0 (threads; each adds ~0.7 GB at the paper's 100k x 512)")
     p.add_argument("--spaces", default="z,w", help="latent spaces to measure: z, w or z,w")
     p.add_argument("--label", help="model name in the record (default: the checkpoint's stem or run folder)")
     add_seed(p)
