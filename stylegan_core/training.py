@@ -328,6 +328,8 @@ def train(
     from tqdm import tqdm
 
     device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # "cuda" under torchrun: this rank's GPU
+        device = torch.device("cuda", distributed.local_rank())
     distributed.init(device)
     world, rank = distributed.world_size(), distributed.rank()
     run_dir = Path(run_dir)
@@ -354,8 +356,9 @@ def train(
         nimg, prev_lod, opt_states = _restore(resume_from, nets, gens, config, device)
         if distributed.is_main():
             ckpt.trim_stats(run_dir, nimg)
-    elif distributed.is_main() and not (run_dir / RUN_FILE).exists():
+    elif distributed.is_main():  # a new run, or one stopped before its first snapshot
         ckpt.write_run_file(run_dir, run_config)
+        ckpt.trim_stats(run_dir, 0)
     G, D = nets["G"], nets["D"]
     nets["g_step"] = nets["g_step_ddp"] = _GeneratorStep(G, gens["latents"])
     d_loss = DiscriminatorLoss(D, config.loss, config.r1_gamma, config.wgan_lambda, config.wgan_epsilon,

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 
@@ -312,3 +313,15 @@ def test_two_processes_stay_in_sync(tmp_path):
     # Training moved the weights away from their initial values.
     init = training._build(get_preset("F-test16"), _cfg(0.064), torch.device("cpu"), 0)[0]["G"]
     assert not torch.equal(init.state_dict()["mapping.layers.0.weight"], r0["G"]["mapping.layers.0.weight"])
+
+
+def test_resume_a_run_stopped_before_its_first_snapshot(tmp_path, monkeypatch):
+    real = training.generator_loss
+    monkeypatch.setattr(training, "generator_loss", lambda kind, scores: real(kind, scores) * float("inf"))
+    with pytest.raises(NonFiniteError, match="last good snapshot: none yet"):
+        _train(tmp_path / "run", 0.064, tick_kimg=0.032)
+    assert (tmp_path / "run" / "run.json").exists() and ck.list_snapshots(tmp_path / "run") == []
+    monkeypatch.setattr(training, "generator_loss", real)
+    assert _train(tmp_path / "run", 0.064, resume=True, tick_kimg=0.032).nimg == 64
+    lines = [json.loads(x) for x in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
+    assert [s["nimg"] for s in lines] == [32, 64] and all(math.isfinite(s["loss_G"]) for s in lines)
