@@ -13,7 +13,7 @@ import sys
 from stylegan_core.errors import UserError
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("data", "train", "generate", "report", "fid", "ppl", "classifier", "ls")
+COMMANDS = ("data", "train", "generate", "report", "fid", "ppl", "classifier", "ls", "demo")
 
 EPILOG = """examples:
   stylegan-eval --help

@@ -1,0 +1,398 @@
+"""The demo (`stylegan-eval demo`): the paper's comparison of a style-based generator
+(configuration F) with a traditional one (configuration B), end to end at CPU size, in a fixed
+wall-clock budget, with nothing downloaded.
+
+Stages: (1) the synthetic labelled dataset; (2) which pretrained feature networks exist (absent
+ones are replaced by labelled substitutes, announced in the console and the report); (3) the
+attribute classifiers; (4) calibration: seconds per image of each stage on this machine, which
+size the metric sample counts to their share of the budget and give training the rest; (5, 6)
+training both presets, each for its share of time: chunks of `stylegan_core.training.train`
+resumed with a larger `total_kimg` (bit-exact, as one straight run to the final length);
+(7) PPL (Z, W; full, end), separability (Z, W) and FID for both; (8) sample figures;
+(9) the comparison report, whose findings are computed from the measured records.
+
+`DemoConfig.tiny()` runs the same code at unit-test size (16x16 presets, fixed lengths).
+"""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from stylegan_core.errors import ConfigError, UserError
+from stylegan_eval.records import ResultRecord, append_jsonl, file_sha256
+
+MARKER = "demo.json"  # written last; a folder holding it is an earlier demo (safe to replace)
+STAGES = 9
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    minutes: float = 20.0  # wall-clock budget for everything; training gets what the rest leaves
+    style_preset: str = "F-cpu32"  # the style-based generator (paper configuration F)
+    traditional_preset: str = "B-cpu32"  # the traditional baseline (paper configuration B)
+    num_images: int = 10_000  # synthetic dataset size
+    classifier_kimg: float = 15.0  # thousands of images shown to the attribute classifier
+    classifier_fmap: tuple[int, int] = (512, 64)  # its (fmap_base, fmap_max): channels per stage
+    metrics_share: float = 0.25  # fraction of the budget for PPL, separability and FID
+    train_kimg: float | None = None  # None: train for the time left; else exactly this long (tests)
+    lod_kimg: float | None = None  # progressive-growing phase length; None: an eighth of the expected run
+    ppl_samples: int | None = None  # per PPL metric; None: sized to the budget (at most 100k)
+    ls_samples: int | None = None  # separability samples; None: sized to the budget (at most 200k)
+    fid_samples: int | None = None  # generated (and real) images; None: sized to the budget (at most 50k)
+    ppl_crop: bool = True  # the official face crop (a 16x16 generator is too small for it)
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self):
+        if not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise ConfigError(f"--minutes must be a positive number, got {self.minutes}")
+        if self.num_images < 100:
+            raise ConfigError(f"the demo needs at least 100 images, got {self.num_images}")
+        if not 0 < self.metrics_share < 1:
+            raise ConfigError(f"metrics_share must be between 0 and 1, got {self.metrics_share}")
+        for name in ("ppl_samples", "ls_samples", "fid_samples"):
+            v = getattr(self, name)
+            if v is not None and v < 2:
+                raise ConfigError(f"{name} must be at least 2, got {v}")
+
+    @staticmethod
+    def for_minutes(minutes: float) -> "DemoConfig":
+        """The default demo scaled to `minutes`: more data and classifier training with more time."""
+        scale = max(1.0, minutes / 20.0)
+        return DemoConfig(minutes=minutes, num_images=int(min(50_000, 10_000 * scale)),
+                          classifier_kimg=min(100.0, 15.0 * scale))
+
+    @staticmethod
+    def tiny() -> "DemoConfig":
+        """Unit-test size: 16x16 presets, a few hundred images, fixed short lengths."""
+        return DemoConfig(minutes=5.0, style_preset="F-test16", traditional_preset="B-test16", num_images=200,
+                          classifier_kimg=0.25, classifier_fmap=(64, 16), train_kimg=0.1, lod_kimg=0.025,
+                          ppl_samples=4, ls_samples=32, fid_samples=4, ppl_crop=False, batch_size=16)
+
+
+@dataclass
+class _Clock:
+    """Elapsed time, the deadline, and one console line per step."""
+
+    budget_s: float
+    log: Callable[[str], None]
+    start: float = field(default_factory=time.perf_counter)
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> float:
+        return self.budget_s - self.elapsed()
+
+    def say(self, msg: str) -> None:
+        e = int(self.elapsed())
+        self.log(f"[demo {e // 60:02d}:{e % 60:02d}] {msg}")
+
+    def stage(self, k: int, name: str):
+        clock = self
+
+        class _Stage:
+            def __enter__(self):
+                clock.say(f"stage {k}/{STAGES}: {name}")
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                clock.stages[name] = round(time.perf_counter() - self.t, 1)
+
+        return _Stage()
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    out_dir: Path
+    report_dir: Path
+    substitutes: tuple[str, ...]  # feature networks replaced by substitutes ("" if none)
+    findings: tuple[tuple[str, str], ...]  # (claim, verdict) as measured
+    stage_seconds: dict[str, float]
+    total_seconds: float
+
+
+def missing_weights() -> list[str]:
+    """Names of the pretrained feature networks whose weights are absent (and cannot be fetched)."""
+    from stylegan_eval.inception import INCEPTION_WEIGHTS
+    from stylegan_eval.lpips_net import VGG16_FILE
+    from stylegan_eval.weights import MissingWeightsError, resolve
+
+    missing = []
+    for name, spec in (("LPIPS VGG16 (PPL)", VGG16_FILE), ("Inception-v3 (FID)", INCEPTION_WEIGHTS)):
+        try:
+            resolve(spec)
+        except MissingWeightsError:
+            missing.append(name)
+    return missing
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file() and not (out / ".demo-in-progress").is_file():
+            raise UserError(f"{out}: exists, is not empty and is not a demo folder; choose another --out")
+        if not overwrite:
+            raise UserError(f"{out}: holds an earlier demo; pass --overwrite to replace it, or choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ".demo-in-progress").write_text("")
+
+
+def _time_per_item(fn, n: int, repeats: int = 2) -> float:
+    """Seconds per item of fn() processing n items (best of `repeats`, after one warm-up)."""
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    fn()
+    best = math.inf
+    for _ in range(repeats):
+        sync()
+        t = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t)
+    return best / n
+
+
+@torch.no_grad()
+def _calibrate(presets, lpips, inception, classifier, cfg: DemoConfig, device) -> dict[str, float]:
+    """Seconds per image for generation, LPIPS pairs, Inception features and the classifier."""
+    from stylegan_core.generator import Generator
+    from stylegan_core.presets import get_preset
+    from stylegan_eval.ppl import prepare_images
+
+    n = min(cfg.batch_size, 16)
+    costs = {}
+    for name in presets:
+        G = Generator(get_preset(name).generator).to(device).eval()
+        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        costs[f"gen:{name}"] = _time_per_item(lambda: G(z), n)
+        img = prepare_images(G(z).clamp(-1, 1), cfg.ppl_crop)
+    costs["lpips"] = _time_per_item(lambda: lpips(img, img.flip(0)), n)
+    u8 = torch.randint(0, 256, (n, 3, img.shape[-1], img.shape[-1]), dtype=torch.uint8, device=device)
+    costs["inception"] = _time_per_item(lambda: inception(u8), n, repeats=1)
+    x = torch.zeros(n, 3, classifier.resolution, classifier.resolution, device=device)
+    costs["classifier"] = _time_per_item(lambda: classifier(x), n)
+    return costs
+
+
+def _size_samples(costs: dict[str, float], presets, seconds: float, cfg: DemoConfig) -> dict[str, int]:
+    """Sample counts that fit the metrics budget: 45% PPL (4 metrics), 20% separability, 35% FID."""
+    if cfg.ppl_samples and cfg.ls_samples and cfg.fid_samples:
+        return {"ppl": cfg.ppl_samples, "ls": cfg.ls_samples, "fid": cfg.fid_samples}
+    gen = sum(costs[f"gen:{p}"] for p in presets)  # one image from each model
+    m = len(presets)
+    ppl = cfg.ppl_samples or int(0.45 * seconds / (4 * (2 * gen + m * costs["lpips"])))
+    ls = cfg.ls_samples or int(0.20 * seconds / (gen + m * costs["classifier"]))
+    fid = cfg.fid_samples or int(0.35 * seconds / (gen + (m + 1) * costs["inception"]))
+    return {"ppl": int(min(max(ppl, 50), 100_000)), "ls": int(min(max(ls, 200), 200_000)),
+            "fid": int(min(max(fid, 100), 50_000))}
+
+
+def _train_for(run_dir: Path, ds, preset, tcfg, seconds: float | None, device, clock: _Clock, progress: bool) -> Path:
+    """Train until `tcfg.total_kimg` (seconds None) or for about `seconds`: chunks resumed with a
+    larger total_kimg, each sized from the speed measured on the previous one."""
+    from stylegan_core.training import train
+
+    if seconds is None:
+        return train(run_dir, ds, preset, tcfg, device=device, progress=progress).snapshot
+    deadline = time.perf_counter() + seconds
+    round_imgs = 4 * tcfg.minibatch_base  # one schedule round (minibatch_repeats minibatches)
+    nimg, rate, resume, snap = 0, None, False, None
+    while True:
+        left = deadline - time.perf_counter()
+        if snap is not None and left < max(10.0, 0.03 * seconds):
+            return snap
+        chunk = round_imgs * 2 if rate is None else max(round_imgs, int(rate * left * 0.6))
+        t = time.perf_counter()
+        result = train(run_dir, ds, preset, dataclasses.replace(tcfg, total_kimg=(nimg + chunk) / 1000),
+                       device=device, resume=resume, progress=progress)
+        rate = max(1e-3, (result.nimg - nimg) / (time.perf_counter() - t))
+        nimg, resume, snap = result.nimg, True, result.snapshot
+        clock.say(f"  {preset.name}: {nimg / 1000:.1f} kimg, {rate:.0f} img/s, {max(0, int(deadline - time.perf_counter()))} s left")
+
+
+def _with_model(rec: ResultRecord, preset: str, ckpt: Path, sha: str) -> ResultRecord:
+    return dataclasses.replace(rec, params={**rec.params, "preset": preset}, checkpoint=str(ckpt), checkpoint_sha256=sha)
+
+
+def _measure(G, label, preset, ckpt, ds, lpips, inception, classifier, n, out, cfg, device, sub, progress):
+    """PPL (4), separability (2) and FID (1) records of one generator."""
+    from stylegan_eval.fid import compute_fid
+    from stylegan_eval.ppl import compute_ppl
+    from stylegan_eval.separability import compute_separability
+
+    recs = []
+    for space in ("z", "w"):
+        for sampling in ("full", "end"):
+            recs.append(compute_ppl(G, space=space, sampling=sampling, num_samples=n["ppl"], crop=cfg.ppl_crop,
+                                    batch_size=cfg.batch_size, seed=cfg.seed, device=device, distance=lpips,
+                                    label=label, checkpoint=ckpt, preset=preset, progress=progress,
+                                    save_dists=out / "dists" / f"{label}_ppl_{space}{sampling}.npy"))
+    sha = file_sha256(ckpt)
+    ls = compute_separability(G, classifier, num_samples=n["ls"], batch_size=cfg.batch_size, seed=cfg.seed,
+                              device=device, n_jobs=min(2, os.cpu_count() or 1), model=label, progress=progress)
+    recs += [_with_model(r, preset, ckpt, sha) for r in ls]
+    recs.append(compute_fid(G, ds, num_gen=n["fid"], num_real=min(n["fid"], len(ds)), batch_size=cfg.batch_size,
+                            seed=cfg.seed, device=device, cache_dir=out / "fid-cache", extractor=inception,
+                            substitute=sub, label=label, checkpoint=str(ckpt), preset=preset))
+    return recs
+
+
+def _figures(G, label: str, style_based: bool, out: Path, device) -> list[tuple[str, str]]:
+    """Sample grid, truncation sweep, interpolation strips (and style mixing for style-based G)."""
+    from stylegan_core import sampling as S
+
+    figs = []
+    path = S.save_image_grid(S.generate_images(G, range(32), truncation_psi=1.0, device=device), out / f"{label}_samples.png", cols=8)
+    figs.append((f"{label}: uncurated samples (seeds 0-31, no truncation)", str(path)))
+    psis = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
+    sweep = S.truncation_sweep(G, range(4), psis, device=device)
+    path = S.save_image_grid(sweep.flatten(0, 1), out / f"{label}_truncation.png", cols=len(psis))
+    figs.append((f"{label}: truncation sweep, psi = {', '.join(map(str, psis))}", str(path)))
+    strips = [S.interpolation_strip(G, 0, 1, 8, space=s, truncation_psi=1.0, device=device) for s in ("z", "w")]
+    path = S.save_image_grid(torch.cat(strips), out / f"{label}_interpolation.png", cols=8)
+    figs.append((f"{label}: interpolation seed 0 -> 1, top row slerp in Z, bottom row lerp in W", str(path)))
+    if style_based and G.num_ws >= 2:
+        mix = S.style_mixing_figure(G, [10, 11, 12], [20, 21, 22, 23, 24], ["coarse", "middle", "fine"], device=device)
+        path = S.save_image_grid(mix.flat(), out / f"{label}_style_mixing.png", cols=6)
+        figs.append((f"{label}: style mixing, rows take coarse / middle / fine styles from the left column", str(path)))
+    return figs
+
+
+def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), device: str = "auto",
+             overwrite: bool = False, log: Callable[[str], None] = print, progress: bool = True) -> DemoResult:
+    """Run the whole demo into `out_dir` (see the module docstring); returns where the report is."""
+    from stylegan_core import distributed
+    from stylegan_core.checkpoint import load_generator
+    from stylegan_core.data import open_dataset
+    from stylegan_core.presets import get_preset
+    from stylegan_core.schedule import training_config
+    from stylegan_core.synthetic import synthesize_dataset
+    from stylegan_eval import classifier as C
+    from stylegan_eval.html_report import ReportOptions, write_report
+    from stylegan_eval.inception import load_inception
+    from stylegan_eval.lpips_net import load_lpips
+    from stylegan_eval.published import generator_kind
+    from stylegan_eval.report import load_inputs, model_table, qualitative_findings, records_frame
+
+    cfg, out = config, Path(out_dir)
+    presets = {p: get_preset(p) for p in (cfg.style_preset, cfg.traditional_preset)}
+    res = presets[cfg.style_preset].generator.synthesis.resolution
+    if presets[cfg.traditional_preset].generator.synthesis.resolution != res:
+        raise ConfigError(f"{cfg.style_preset} and {cfg.traditional_preset} have different resolutions")
+    dev = distributed.default_device(device)
+    _prepare_out(out, overwrite)
+    clock = _Clock(cfg.minutes * 60.0, log)
+    clock.say(f"output folder {out}; budget {cfg.minutes:g} min on {dev}")
+
+    with clock.stage(1, f"synthetic dataset ({cfg.num_images} images, {res}x{res})"):
+        data_dir = synthesize_dataset(out / "data", cfg.num_images, res, cfg.seed, progress=progress)
+        ds = open_dataset(data_dir / "images", attributes=data_dir / "list_attr.txt")
+
+    with clock.stage(2, "pretrained feature networks"):
+        missing = missing_weights()
+        banner = ""
+        if missing:
+            banner = (f"SUBSTITUTE NETWORKS: pretrained weights not found for {' and '.join(missing)}; this run uses "
+                      "seeded random-weight substitutes, labelled in every record. Those values are NOT comparable "
+                      "with the paper's. Place the weight files in the torch hub cache to measure for real.")
+            clock.say("!" * 78 + "\n!!! " + banner + "\n" + "!" * 78)
+        lpips = load_lpips(substitute=bool(missing), device=dev)
+        inception = load_inception(dev, substitute=bool(missing))
+
+    with clock.stage(3, f"attribute classifiers ({len(ds.attribute_names)} attributes, {cfg.classifier_kimg:g} kimg)"):
+        ccfg = C.classifier_config(ds.attribute_names, res, fmap_base=cfg.classifier_fmap[0],
+                                   fmap_max=cfg.classifier_fmap[1])
+        model, rep = C.train_classifier(ds.load_all(), ds.attributes, ccfg,
+                                        C.TrainConfig(kimg=cfg.classifier_kimg, seed=cfg.seed), device=dev, progress=progress)
+        C.save_classifier(out / "classifier.pt", model, rep)
+        classifier = C.load_classifier(out / "classifier.pt", device=dev)
+        acc = ", ".join(f"{a} {x:.2f}" for a, x in zip(rep.attributes, rep.heldout_accuracy))
+        clock.say(f"  held-out accuracy: {acc}")
+
+    with clock.stage(4, "calibration and plan"):
+        fixed = cfg.ppl_samples and cfg.ls_samples and cfg.fid_samples
+        costs = {} if fixed else _calibrate(list(presets), lpips, inception, classifier, cfg, dev)
+        n = _size_samples(costs, list(presets), cfg.metrics_share * clock.budget_s, cfg)
+        gen = sum(costs.get(f"gen:{p}", 0.0) for p in presets)
+        metrics_s = (4 * n["ppl"] * (2 * gen + 2 * costs.get("lpips", 0.0)) + n["ls"] * (gen + 2 * costs.get("classifier", 0.0))
+                     + n["fid"] * (gen + 3 * costs.get("inception", 0.0)) + 20.0)
+        train_s = None
+        if cfg.train_kimg is None:
+            # Everything else is measured or sized; training takes what is left (less a 4% margin).
+            train_s = (clock.left() - metrics_s - 30.0 - 0.04 * clock.budget_s) / 2
+            if train_s < 20:
+                raise UserError(f"--minutes {cfg.minutes:g} leaves {train_s:.0f} s of training per model; give more minutes")
+        clock.say(f"  plan: train {' and '.join(presets)} {'%.0f s each' % train_s if train_s else '%g kimg each' % cfg.train_kimg}; "
+                  f"PPL {n['ppl']} pairs x 4, separability {n['ls']} samples, FID {n['fid']} images (~{metrics_s:.0f} s)")
+
+    ckpts, figures = {}, []
+    for k, (name, preset) in enumerate(presets.items()):
+        with clock.stage(5 + k, f"training {name}"):
+            tc = training_config("cpu", loss=preset.loss, seed=cfg.seed, snapshot_kimg=1e6, grid_size=16)
+            if cfg.lod_kimg is not None:
+                lod = cfg.lod_kimg
+            else:
+                # An eighth of the expected run per phase: 8x8 -> 32x32 fades finish about half-way.
+                rate = 1.0 / max(costs.get(f"gen:{name}", 0.01) * 30, 1e-4)  # training ~30x a forward
+                lod = max(0.5, rate * (train_s or 60) / 8 / 1000)
+            tc = dataclasses.replace(tc, lod_training_kimg=lod, lod_transition_kimg=lod,
+                                     total_kimg=cfg.train_kimg or 1.0, tick_kimg=max(0.1, lod / 4))
+            ckpts[name] = _train_for(out / "runs" / name, ds, preset, tc, train_s, dev, clock, progress)
+
+    results = out / "results.jsonl"
+    with clock.stage(7, "metrics: PPL (Z/W, full/end), separability (Z/W), FID"):
+        for name, ckpt in ckpts.items():
+            G = load_generator(ckpt, device=dev)
+            for r in _measure(G, name, name, ckpt, ds, lpips, inception, classifier, n, out, cfg, dev, bool(missing), progress):
+                append_jsonl(results, r)
+                clock.say(f"  {name} {r.metric} = {r.value:.4g} ({r.num_samples} samples)")
+
+    with clock.stage(8, "sample figures"):
+        for name, ckpt in ckpts.items():
+            G = load_generator(ckpt, device=dev)
+            kind = generator_kind(name)
+            figures += _figures(G, name, kind is not None and kind[0] == "style-based", out / "figures", dev)
+            figures.append((f"{name}: training snapshot grid ({ckpt.stem})", str(ckpt.with_suffix(".png"))))
+
+    with clock.stage(9, "report"):
+        inputs = load_inputs([results, *(out / "runs" / p for p in presets)])
+        notes = (
+            f"Demo run: {cfg.num_images} synthetic {res}x{res} images, classifiers {cfg.classifier_kimg:g} kimg "
+            f"(held-out accuracy {acc}); {' and '.join(f'{p} to {load_ckpt_kimg(c):.1f} kimg' for p, c in ckpts.items())}; "
+            f"PPL {n['ppl']} pairs per metric, separability {n['ls']} samples, FID {n['fid']} images; device {dev}; "
+            f"budget {cfg.minutes:g} min. The paper trains 25M images at 1024x1024: values here only show the pipeline "
+            "and the direction of the effects at this scale.",
+        )
+        fig_list = tuple((t, p) for t, p in figures if Path(p).is_file())
+        report_dir = write_report(inputs, out / "report", ReportOptions(
+            title=f"StyleGAN demo: {cfg.style_preset} vs {cfg.traditional_preset}", notes=notes,
+            warnings=(banner,) if banner else (), images=fig_list, include_run_images=False))
+        findings = qualitative_findings(model_table(records_frame(inputs.records)))
+    total = clock.elapsed()
+    meta = {"config": dataclasses.asdict(cfg), "device": str(dev), "samples": n, "costs_s_per_item": costs,
+            "train_seconds_each": train_s, "stages_s": clock.stages, "total_s": round(total, 1), "substitutes": missing,
+            "checkpoints": {p: str(c) for p, c in ckpts.items()}}
+    (out / MARKER).write_text(json.dumps(meta, indent=2) + "\n")
+    (out / ".demo-in-progress").unlink(missing_ok=True)
+    for f in findings:
+        clock.say(f"finding: {f.verdict.upper()}: {f.claim}")
+    if banner:
+        clock.say("NOTE: measured with SUBSTITUTE feature networks (see above); not comparable with the paper.")
+    clock.say(f"done in {total / 60:.1f} min; report: {report_dir / 'report.html'}")
+    return DemoResult(out, report_dir, tuple(missing), tuple((f.claim, f.verdict) for f in findings), clock.stages, total)
+
+
+def load_ckpt_kimg(path: Path) -> float:
+    """Images shown (thousands) when a snapshot was written."""
+    from stylegan_core.checkpoint import checkpoint_info
+
+    return checkpoint_info(path)["progress"]["nimg"] / 1000
