@@ -199,6 +199,7 @@ class PPLSampler:
         self.noise_shapes = [tuple(s) for s in G.synthesis.noise_shapes]  # [(h, w), ...]
 
     def inputs(self, indices) -> PairInputs:
+        """z0, z1, t and noise of samples `indices`; row j depends only on (seed, indices[j])."""
         z_shape = (self.G.z_dim,)
         z0 = per_sample_randn(z_shape, self.seed, indices, _STREAM_Z0)
         z1 = per_sample_randn(z_shape, self.seed, indices, _STREAM_Z1)
