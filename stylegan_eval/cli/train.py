@@ -106,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from stylegan_core.presets import get_preset
     from stylegan_core.training import train
 
+    device = distributed.default_device(args.device)
+    distributed.init(device)  # before any output: only rank 0 prints
     out = Path(args.out)
     saved = saved_run_config(out) if args.resume else None
     preset_name = getattr(args, "preset", None) or (saved or {}).get("preset")
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"training {preset.name} ({config.loss}, schedule {config.schedule}) for {config.total_kimg:g} kimg "
               f"from {min(config.lod_initial_resolution, res)}x{min(config.lod_initial_resolution, res)} to {res}x{res}; "
               f"run folder {out}")
-    result = train(out, ds, preset, config, device=distributed.default_device(args.device), resume=args.resume,
+    result = train(out, ds, preset, config, device=device, resume=args.resume,
                    progress=not args.no_progress, data_info=data_info)
     if not main:
         return 0 if result.status == "finished" else 128 + signal.SIGTERM
