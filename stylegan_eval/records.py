@@ -67,14 +67,15 @@ class ResultRecord:
 
 
 def library_versions() -> dict[str, str]:
-    import numpy
-    import torch
+    """Versions of the libraries a number depends on (from package metadata: importing sklearn
+    and friends just to read a version string would cost seconds)."""
+    from importlib import metadata
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
-    for mod in ("sklearn", "scipy", "lpips", "torch_fidelity"):
+    versions = {"python": platform.python_version()}
+    for dist in ("torch", "numpy", "scikit-learn", "scipy", "lpips", "torch-fidelity", "stylegan-eval"):
         try:
-            versions[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
             pass
     return versions
 
