@@ -222,7 +222,7 @@ def schedule_at(config: TrainingConfig, nimg: int, resolution: int, num_processe
     if transition > 0:
         lod -= max(phase_nimg - training, 0.0) / transition
     lod = max(lod, 0.0)
-    res = 2 ** (res_log2 - int(math.floor(lod)))
+    res, phase, alpha = lod_state(lod, resolution)
     minibatch = config.minibatch_dict.get(res, config.minibatch_base)
     minibatch -= minibatch % num_processes
     if minibatch < num_processes:
@@ -230,16 +230,23 @@ def schedule_at(config: TrainingConfig, nimg: int, resolution: int, num_processe
             f"minibatch {config.minibatch_dict.get(res, config.minibatch_base)} at {res}x{res} is smaller "
             f"than the number of processes ({num_processes})"
         )
-    frac = lod - math.floor(lod)
     return SchedulePoint(
         nimg=int(nimg),
         lod=lod,
         resolution=res,
-        phase="fade-in" if frac > 0 else "stabilise",
-        alpha=1.0 - frac if frac > 0 else 1.0,
+        phase=phase,
+        alpha=alpha,
         minibatch=minibatch,
         lrate=float(config.lrate_dict.get(res, config.lrate_base)),
     )
+
+
+def lod_state(lod: float, resolution: int) -> tuple[int, Phase, float]:
+    """(resolution trained, phase, alpha of the newest resolution) of a network of final
+    `resolution` at level of detail `lod`."""
+    frac = lod - math.floor(lod)
+    res = 2 ** (int(math.log2(resolution)) - int(math.floor(lod)))
+    return res, ("fade-in" if frac > 0 else "stabilise"), (1.0 - frac if frac > 0 else 1.0)
 
 
 def optimizer_reset_needed(prev_lod: float | None, lod: float) -> bool:

@@ -42,6 +42,7 @@ from stylegan_core.schedule import (
     SchedulePoint,
     TrainingConfig,
     check_minibatches,
+    lod_state,
     optimizer_reset_needed,
     schedule_at,
 )
@@ -253,11 +254,12 @@ def _save_snapshot(run_dir: Path, run_config: dict, nets: dict, opts: dict, gens
     rng = _rng_states(gens, device)
     path = ckpt.snapshot_path(run_dir, nimg)
     if distributed.is_main():
-        here = schedule_at(config, nimg, nets["G"].img_resolution, distributed.world_size())
+        # The networks' own state (the lod of the last round trained), as load_generator returns it.
+        lod = float(nets["G"].synthesis.lod)
+        res, phase, alpha = lod_state(lod, nets["G"].img_resolution)
         progress = {
-            "nimg": nimg, "kimg": nimg / 1000, "lod": prev_lod, "resolution": here.resolution,
-            "phase": here.phase, "alpha": here.alpha, "next_lod": here.lod,
-            "world_size": distributed.world_size(),
+            "nimg": nimg, "kimg": nimg / 1000, "lod": lod, "prev_lod": prev_lod, "resolution": res,
+            "phase": phase, "alpha": alpha, "world_size": distributed.world_size(),
         }
         cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
         ckpt.save_checkpoint(path, {
@@ -299,7 +301,7 @@ def _restore(path: Path, nets: dict, gens: dict, config: TrainingConfig, device:
         raise ConfigError(f"{path} is not a training snapshot (it has no {', '.join(missing)}); cannot resume from it")
     for name in ("G", "G_ema", "D"):
         nets[name].load_state_dict(state[name])
-    nimg, prev_lod = int(state["progress"]["nimg"]), state["progress"]["lod"]
+    nimg, prev_lod = int(state["progress"]["nimg"]), state["progress"]["prev_lod"]
     world, rank = distributed.world_size(), distributed.rank()
     if state["rng"]["latents"].shape[0] == world:
         for name, gen in gens.items():
