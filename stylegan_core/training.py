@@ -301,7 +301,7 @@ def _restore(path: Path, nets: dict, gens: dict, config: TrainingConfig, device:
         raise ConfigError(f"{path} is not a training snapshot (it has no {', '.join(missing)}); cannot resume from it")
     for name in ("G", "G_ema", "D"):
         nets[name].load_state_dict(state[name])
-    nimg, prev_lod = int(state["progress"]["nimg"]), state["progress"]["prev_lod"]
+    nimg, prev_lod = int(state["progress"]["nimg"]), state["progress"].get("prev_lod", state["progress"].get("lod"))
     world, rank = distributed.world_size(), distributed.rank()
     if state["rng"]["latents"].shape[0] == world:
         for name, gen in gens.items():
