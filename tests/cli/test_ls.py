@@ -29,6 +29,7 @@ def test_ls_table_json_and_results(files, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Smiling" in text and "Hat" in text and "ls_z " in text and "ls_w " in text
     assert "run1: 40 samples, 20 kept per attribute, 2 attributes" in text
+    assert "note: 20 kept samples in 16 dimensions" in text  # too few points: the score is biased to 1
     z, w = read_jsonl(results)
     assert (z.metric, w.metric) == ("ls_z", "ls_w") and z.model == "run1" and z.params["preset"] == "F-test16"
     assert z.checkpoint == str(ckpt) and len(z.checkpoint_sha256) == 64
