@@ -39,7 +39,8 @@ class DemoConfig:
     style_preset: str = "F-cpu32"  # the style-based generator (paper configuration F)
     traditional_preset: str = "B-cpu32"  # the traditional baseline (paper configuration B)
     num_images: int = 10_000  # synthetic dataset size
-    classifier_kimg: float = 15.0  # thousands of images shown to the attribute classifier
+    classifier_kimg: float | None = None  # images shown to the classifier (thousands); None: its budget share
+    classifier_share: float = 0.06  # fraction of the budget for training the classifier (when kimg is None)
     classifier_fmap: tuple[int, int] = (512, 64)  # its (fmap_base, fmap_max): channels per stage
     metrics_share: float = 0.25  # fraction of the budget for PPL, separability and FID
     train_kimg: float | None = None  # None: train for the time left; else exactly this long (tests)
@@ -67,8 +68,7 @@ class DemoConfig:
     def for_minutes(minutes: float) -> "DemoConfig":
         """The default demo scaled to `minutes`: more data and classifier training with more time."""
         scale = max(1.0, minutes / 20.0)
-        return DemoConfig(minutes=minutes, num_images=int(min(50_000, 10_000 * scale)),
-                          classifier_kimg=min(100.0, 15.0 * scale))
+        return DemoConfig(minutes=minutes, num_images=int(min(50_000, 10_000 * scale)))
 
     @staticmethod
     def tiny() -> "DemoConfig":
@@ -161,25 +161,35 @@ def _time_per_item(fn, n: int, repeats: int = 2) -> float:
     return best / n
 
 
-@torch.no_grad()
 def _calibrate(presets, lpips, inception, classifier, cfg: DemoConfig, device) -> dict[str, float]:
-    """Seconds per image for generation, LPIPS pairs, Inception features and the classifier."""
+    """Seconds per image on this machine: generation per preset, LPIPS pairs, Inception features,
+    the classifier's forward and one training step (untrained networks cost the same)."""
     from stylegan_core.generator import Generator
     from stylegan_core.presets import get_preset
     from stylegan_eval.ppl import prepare_images
 
     n = min(cfg.batch_size, 16)
     costs = {}
-    for name in presets:
-        G = Generator(get_preset(name).generator).to(device).eval()
-        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
-        costs[f"gen:{name}"] = _time_per_item(lambda: G(z), n)
-        img = prepare_images(G(z).clamp(-1, 1), cfg.ppl_crop)
-    costs["lpips"] = _time_per_item(lambda: lpips(img, img.flip(0)), n)
-    u8 = torch.randint(0, 256, (n, 3, img.shape[-1], img.shape[-1]), dtype=torch.uint8, device=device)
-    costs["inception"] = _time_per_item(lambda: inception(u8), n, repeats=1)
-    x = torch.zeros(n, 3, classifier.resolution, classifier.resolution, device=device)
-    costs["classifier"] = _time_per_item(lambda: classifier(x), n)
+    with torch.no_grad():
+        for name in presets:
+            G = Generator(get_preset(name).generator).to(device).eval()
+            z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
+            costs[f"gen:{name}"] = _time_per_item(lambda: G(z), n)
+            img = G(z).clamp(-1, 1)
+        crops = prepare_images(img, cfg.ppl_crop)
+        costs["lpips"] = _time_per_item(lambda: lpips(crops, crops.flip(0)), n)
+        u8 = ((img + 1) * 127.5).to(torch.uint8)
+        costs["inception"] = _time_per_item(lambda: inception(u8), n, repeats=1)
+        x = torch.zeros(n, 3, classifier.resolution, classifier.resolution, device=device)
+        costs["classifier"] = _time_per_item(lambda: classifier(x), n)
+    opt = torch.optim.Adam(classifier.parameters())
+
+    def step():
+        opt.zero_grad()
+        classifier(x).square().mean().backward()
+        opt.step()
+
+    costs["classifier_train"] = _time_per_item(step, n)
     return costs
 
 
@@ -246,27 +256,6 @@ def _measure(G, label, preset, ckpt, ds, lpips, inception, classifier, n, out, c
     return recs
 
 
-def _figures(G, label: str, style_based: bool, out: Path, device) -> list[tuple[str, str]]:
-    """Sample grid, truncation sweep, interpolation strips (and style mixing for style-based G)."""
-    from stylegan_core import sampling as S
-
-    figs = []
-    path = S.save_image_grid(S.generate_images(G, range(32), truncation_psi=1.0, device=device), out / f"{label}_samples.png", cols=8)
-    figs.append((f"{label}: uncurated samples (seeds 0-31, no truncation)", str(path)))
-    psis = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
-    sweep = S.truncation_sweep(G, range(4), psis, device=device)
-    path = S.save_image_grid(sweep.flatten(0, 1), out / f"{label}_truncation.png", cols=len(psis))
-    figs.append((f"{label}: truncation sweep, psi = {', '.join(map(str, psis))}", str(path)))
-    strips = [S.interpolation_strip(G, 0, 1, 8, space=s, truncation_psi=1.0, device=device) for s in ("z", "w")]
-    path = S.save_image_grid(torch.cat(strips), out / f"{label}_interpolation.png", cols=8)
-    figs.append((f"{label}: interpolation seed 0 -> 1, top row slerp in Z, bottom row lerp in W", str(path)))
-    if style_based and G.num_ws >= 2:
-        mix = S.style_mixing_figure(G, [10, 11, 12], [20, 21, 22, 23, 24], ["coarse", "middle", "fine"], device=device)
-        path = S.save_image_grid(mix.flat(), out / f"{label}_style_mixing.png", cols=6)
-        figs.append((f"{label}: style mixing, rows take coarse / middle / fine styles from the left column", str(path)))
-    return figs
-
-
 def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), device: str = "auto",
              overwrite: bool = False, log: Callable[[str], None] = print, progress: bool = True) -> DemoResult:
     """Run the whole demo into `out_dir` (see the module docstring); returns where the report is."""
@@ -277,6 +266,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
     from stylegan_core.schedule import training_config
     from stylegan_core.synthetic import synthesize_dataset
     from stylegan_eval import classifier as C
+    from stylegan_eval.figures import sample_figures
     from stylegan_eval.html_report import ReportOptions, write_report
     from stylegan_eval.inception import load_inception
     from stylegan_eval.lpips_net import load_lpips
@@ -308,31 +298,34 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
         lpips = load_lpips(substitute=bool(missing), device=dev)
         inception = load_inception(dev, substitute=bool(missing))
 
-    with clock.stage(3, f"attribute classifiers ({len(ds.attribute_names)} attributes, {cfg.classifier_kimg:g} kimg)"):
-        ccfg = C.classifier_config(ds.attribute_names, res, fmap_base=cfg.classifier_fmap[0],
-                                   fmap_max=cfg.classifier_fmap[1])
-        model, rep = C.train_classifier(ds.load_all(), ds.attributes, ccfg,
-                                        C.TrainConfig(kimg=cfg.classifier_kimg, seed=cfg.seed), device=dev, progress=progress)
-        C.save_classifier(out / "classifier.pt", model, rep)
-        classifier = C.load_classifier(out / "classifier.pt", device=dev)
-        acc = ", ".join(f"{a} {x:.2f}" for a, x in zip(rep.attributes, rep.heldout_accuracy))
-        clock.say(f"  held-out accuracy: {acc}")
-
-    with clock.stage(4, "calibration and plan"):
-        fixed = cfg.ppl_samples and cfg.ls_samples and cfg.fid_samples
-        costs = {} if fixed else _calibrate(list(presets), lpips, inception, classifier, cfg, dev)
+    ccfg = C.classifier_config(ds.attribute_names, res, fmap_base=cfg.classifier_fmap[0], fmap_max=cfg.classifier_fmap[1])
+    with clock.stage(3, "calibration and plan"):
+        fixed = cfg.ppl_samples and cfg.ls_samples and cfg.fid_samples and cfg.classifier_kimg
+        costs = {} if fixed else _calibrate(list(presets), lpips, inception, C.build_classifier(ccfg, 0).to(dev), cfg, dev)
         n = _size_samples(costs, list(presets), cfg.metrics_share * clock.budget_s, cfg)
+        clf_kimg = cfg.classifier_kimg or round(min(100.0, max(2.0, cfg.classifier_share * clock.budget_s
+                                                              / costs["classifier_train"] / 1000)), 1)
+        clf_s = clf_kimg * 1000 * costs.get("classifier_train", 0.0)
         gen = sum(costs.get(f"gen:{p}", 0.0) for p in presets)
         metrics_s = (4 * n["ppl"] * (2 * gen + 2 * costs.get("lpips", 0.0)) + n["ls"] * (gen + 2 * costs.get("classifier", 0.0))
                      + n["fid"] * (gen + 3 * costs.get("inception", 0.0)) + 20.0)
         train_s = None
         if cfg.train_kimg is None:
             # Everything else is measured or sized; training takes what is left (less a 4% margin).
-            train_s = (clock.left() - metrics_s - 30.0 - 0.04 * clock.budget_s) / 2
+            train_s = (clock.left() - clf_s - metrics_s - 30.0 - 0.04 * clock.budget_s) / 2
             if train_s < 20:
                 raise UserError(f"--minutes {cfg.minutes:g} leaves {train_s:.0f} s of training per model; give more minutes")
         clock.say(f"  plan: train {' and '.join(presets)} {'%.0f s each' % train_s if train_s else '%g kimg each' % cfg.train_kimg}; "
-                  f"PPL {n['ppl']} pairs x 4, separability {n['ls']} samples, FID {n['fid']} images (~{metrics_s:.0f} s)")
+                  f"classifier {clf_kimg:g} kimg; PPL {n['ppl']} pairs x 4, separability {n['ls']} samples, "
+                  f"FID {n['fid']} images (~{metrics_s:.0f} s)")
+
+    with clock.stage(4, f"attribute classifiers ({len(ds.attribute_names)} attributes, {clf_kimg:g} kimg)"):
+        model, rep = C.train_classifier(ds.load_all(), ds.attributes, ccfg, C.TrainConfig(kimg=clf_kimg, seed=cfg.seed),
+                                        device=dev, progress=progress)
+        C.save_classifier(out / "classifier.pt", model, rep)
+        classifier = C.load_classifier(out / "classifier.pt", device=dev)
+        acc = ", ".join(f"{a} {x:.2f}" for a, x in zip(rep.attributes, rep.heldout_accuracy))
+        clock.say(f"  held-out accuracy: {acc}")
 
     ckpts, figures = {}, []
     for k, (name, preset) in enumerate(presets.items()):
@@ -360,13 +353,13 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
         for name, ckpt in ckpts.items():
             G = load_generator(ckpt, device=dev)
             kind = generator_kind(name)
-            figures += _figures(G, name, kind is not None and kind[0] == "style-based", out / "figures", dev)
+            figures += sample_figures(G, name, kind is not None and kind[0] == "style-based", out / "figures", dev)
             figures.append((f"{name}: training snapshot grid ({ckpt.stem})", str(ckpt.with_suffix(".png"))))
 
     with clock.stage(9, "report"):
         inputs = load_inputs([results, *(out / "runs" / p for p in presets)])
         notes = (
-            f"Demo run: {cfg.num_images} synthetic {res}x{res} images, classifiers {cfg.classifier_kimg:g} kimg "
+            f"Demo run: {cfg.num_images} synthetic {res}x{res} images, classifiers {clf_kimg:g} kimg "
             f"(held-out accuracy {acc}); {' and '.join(f'{p} to {load_ckpt_kimg(c):.1f} kimg' for p, c in ckpts.items())}; "
             f"PPL {n['ppl']} pairs per metric, separability {n['ls']} samples, FID {n['fid']} images; device {dev}; "
             f"budget {cfg.minutes:g} min. The paper trains 25M images at 1024x1024: values here only show the pipeline "

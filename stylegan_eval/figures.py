@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: reports are written on servers without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from stylegan_eval.records import ResultRecord  # noqa: E402
 
@@ -174,3 +175,26 @@ def training_curves(stats_path: str | os.PathLike, path: Path, title: str | None
     fig.suptitle(f"training: {name}")
     _save(fig, path)
     return FigureFile(f"Training curves: {name}", path, f"from {stats_path}")
+
+
+def sample_figures(G, label: str, style_based: bool, out: Path, device="cpu") -> list[tuple[str, str]]:
+    """PNGs made with stylegan_core.sampling, as (title, path): uncurated samples, the truncation
+    sweep (paper Fig. 8), interpolation strips in Z and W and, for a style-based G, the
+    style-mixing figure (paper Fig. 3)."""
+    from stylegan_core import sampling as S
+
+    figs = []
+    path = S.save_image_grid(S.generate_images(G, range(32), truncation_psi=1.0, device=device), out / f"{label}_samples.png", cols=8)
+    figs.append((f"{label}: uncurated samples (seeds 0-31, no truncation)", str(path)))
+    psis = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
+    sweep = S.truncation_sweep(G, range(4), psis, device=device)
+    path = S.save_image_grid(sweep.flatten(0, 1), out / f"{label}_truncation.png", cols=len(psis))
+    figs.append((f"{label}: truncation sweep, psi = {', '.join(map(str, psis))}", str(path)))
+    strips = [S.interpolation_strip(G, 0, 1, 8, space=s, truncation_psi=1.0, device=device) for s in ("z", "w")]
+    path = S.save_image_grid(torch.cat(strips), out / f"{label}_interpolation.png", cols=8)
+    figs.append((f"{label}: interpolation seed 0 -> 1, top row slerp in Z, bottom row lerp in W", str(path)))
+    if style_based and G.num_ws >= 2:
+        mix = S.style_mixing_figure(G, [10, 11, 12], [20, 21, 22, 23, 24], ["coarse", "middle", "fine"], device=device)
+        path = S.save_image_grid(mix.flat(), out / f"{label}_style_mixing.png", cols=6)
+        figs.append((f"{label}: style mixing, rows take coarse / middle / fine styles from the left column", str(path)))
+    return figs

@@ -72,3 +72,19 @@ def test_training_curves_nothing_to_plot(tmp_path):
     stats.write_text(json.dumps({"message": "started"}) + "\n")
     assert F.training_curves(stats, tmp_path / "t.png") is None
     assert not (tmp_path / "t.png").exists()
+
+
+def test_sample_figures_with_real_generators(tmp_path):
+    from stylegan_core.generator import Generator
+    from stylegan_core.presets import get_preset
+
+    style = F.sample_figures(Generator(get_preset("F-test16").generator), "F", True, tmp_path)
+    names = [p.split("/")[-1] for _, p in style]
+    assert names == ["F_samples.png", "F_truncation.png", "F_interpolation.png", "F_style_mixing.png"]
+    sizes = {n: Image.open(tmp_path / n).size for n in names}
+    assert sizes["F_samples.png"] == (8 * 16, 4 * 16)  # 32 seeds, 8 columns of 16x16
+    assert sizes["F_truncation.png"] == (6 * 16, 4 * 16)  # 4 seeds x 6 psis
+    assert sizes["F_interpolation.png"] == (8 * 16, 2 * 16)  # Z strip over W strip
+    assert sizes["F_style_mixing.png"] == (6 * 16, 4 * 16)  # header row/column + 3 x 5
+    trad = F.sample_figures(Generator(get_preset("B-test16").generator), "B", False, tmp_path)
+    assert [t for t, _ in trad if "style mixing" in t] == [] and len(trad) == 3
