@@ -215,14 +215,15 @@ def split_indices(num: int, holdout: float, seed: int) -> tuple[torch.Tensor, to
 
 
 @torch.no_grad()
-def evaluate_accuracy(model: AttributeClassifier, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Per-attribute accuracy [A] over the labelled (non-zero) entries; x float [N, C, R, R]."""
+def evaluate_accuracy(model: AttributeClassifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Per-attribute accuracy [A] over the labelled (non-zero) entries; images uint8 [N, C, H, W]."""
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros(labels.shape[1], dtype=torch.float64)
     known = (labels != 0).sum(0).double()
-    for s in range(0, x.shape[0], batch_size):
-        logits = model(x[s : s + batch_size].to(device)).cpu()
+    for s in range(0, images.shape[0], batch_size):
+        x = to_classifier_input(images[s : s + batch_size], model.resolution)
+        logits = model(x.to(device)).cpu()
         y = labels[s : s + batch_size]
         correct += ((logits > 0) == (y > 0)).logical_and(y != 0).sum(0).double()
     return correct / known.clamp(min=1)
@@ -240,14 +241,14 @@ def train_classifier(
     check_labels(labels, config.attributes, images.shape[0])
     if images.shape[1] != config.img_channels:
         raise DatasetError(f"images have {images.shape[1]} channels, the classifier expects {config.img_channels}")
+    to_classifier_input(images[:1], config.resolution)  # refuse a non-integer downsampling factor now
     device = torch.device(device)
-    x = to_classifier_input(images, config.resolution)  # [N, C, R, R] in [-1, 1]
     y = labels.to(torch.int8)
-    tr, ho = split_indices(x.shape[0], train.holdout, train.seed)
+    tr, ho = split_indices(images.shape[0], train.holdout, train.seed)
     model = build_classifier(config, train.seed).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=train.lr, betas=train.betas)
 
-    total = int(train.kimg * 1000)
+    total = max(1, round(train.kimg * 1000))
     shown, epoch = 0, 0
     bar = tqdm(total=total, unit="img", desc="training classifier", disable=not progress)
     while shown < total:
@@ -256,7 +257,8 @@ def train_classifier(
             if shown >= total:
                 break
             idx = order[s : s + min(train.batch_size, total - shown)]  # stop at exactly kimg
-            xb, yb = x[idx].to(device), y[idx].to(device)
+            # Convert per batch: the dataset stays uint8 in memory (a quarter of float32).
+            xb, yb = to_classifier_input(images[idx], config.resolution).to(device), y[idx].to(device)
             if train.mirror:
                 flip = torch.rand(len(idx), generator=torch_generator(train.seed, 3, epoch, s)) < 0.5
                 xb = torch.where(flip.to(device)[:, None, None, None], xb.flip(3), xb)
@@ -280,8 +282,8 @@ def train_classifier(
     majority = torch.maximum((y_ho > 0).sum(0), (y_ho < 0).sum(0)).double() / (y_ho != 0).sum(0).clamp(min=1)
     report = TrainReport(
         attributes=config.attributes,
-        heldout_accuracy=tuple(evaluate_accuracy(model, x[ho], y_ho).tolist()),
-        train_accuracy=tuple(evaluate_accuracy(model, x[tr], y[tr]).tolist()),
+        heldout_accuracy=tuple(evaluate_accuracy(model, images[ho], y_ho).tolist()),
+        train_accuracy=tuple(evaluate_accuracy(model, images[tr], y[tr]).tolist()),
         majority_baseline=tuple(majority.tolist()),
         num_train=len(tr),
         num_heldout=len(ho),

@@ -164,3 +164,26 @@ def test_load_refuses_bad_files(tmp_path):
     with pytest.raises(CheckpointError, match="config or weights unusable"):
         load_classifier(tmp_path / "short.pt")
     assert isinstance(load_classifier(good), AttributeClassifier)
+
+
+def test_training_is_seeded_and_mirror_changes_it(synth16, one_thread):
+    imgs, labels = synth16[0][:200], synth16[1][:200, :2]
+    cfg = classifier_config(["Eyeglasses", "Smiling"], 8, fmap_base=64, fmap_max=16)
+
+    def weights(**kw):
+        model, report = train_classifier(imgs, labels, cfg, TrainConfig(kimg=0.1, **kw), progress=False)
+        assert report.images_shown == 100
+        return torch.cat([p.flatten() for p in model.parameters()])
+
+    plain = weights(seed=1)
+    assert torch.equal(plain, weights(seed=1))
+    assert not torch.equal(plain, weights(seed=2))
+    mirrored = weights(seed=1, mirror=True)
+    assert torch.equal(mirrored, weights(seed=1, mirror=True)) and not torch.equal(mirrored, plain)
+
+
+def test_train_config_errors():
+    with pytest.raises(ConfigError, match="holdout must be a fraction"):
+        TrainConfig(holdout=1.0)
+    with pytest.raises(ConfigError, match="must be positive"):
+        TrainConfig(lr=0)
