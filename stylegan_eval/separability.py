@@ -316,11 +316,15 @@ def sample_latents_and_probs(
         zs.append(z)
         ws_.append(ws[:, 0].float().cpu())
         logits.append(out.cpu())
-    z_all = distributed.gather_by_index(torch.cat(zs) if zs else torch.empty(0, G.z_dim), num_samples)
-    w_all = distributed.gather_by_index(torch.cat(ws_) if ws_ else torch.empty(0, G.w_dim), num_samples)
-    l_all = distributed.gather_by_index(
-        torch.cat(logits) if logits else torch.empty(0, len(classifier.attribute_names)), num_samples
-    )
+
+    # Gather from `device`: NCCL moves CUDA tensors only (gloo takes CPU ones). Returns CPU tensors.
+    def gather(parts: list[torch.Tensor], width: int) -> torch.Tensor:
+        local_all = torch.cat(parts) if parts else torch.empty(0, width)
+        return distributed.gather_by_index(local_all.to(device), num_samples)
+
+    z_all = gather(zs, G.z_dim)
+    w_all = gather(ws_, G.w_dim)
+    l_all = gather(logits, len(classifier.attribute_names))
     # softmax([l, -l])[0] = sigmoid(2 l): the official classifiers' probability of "present".
     probs = torch.sigmoid(2.0 * l_all.double())
     return z_all, w_all, probs
@@ -368,7 +372,7 @@ def compute_separability(
         for i, s in enumerate(spaces):
             for a, f in enumerate(results[s].fits):
                 summary[i, a] = torch.tensor([f.entropy, f.accuracy, _STATUS_CODES.index(f.status), f.num_present])
-    summary = distributed.all_reduce_sum(summary)
+    summary = distributed.all_reduce_sum(summary.to(device)).cpu()  # on `device` for NCCL
     wall = time.time() - t0
 
     fn = FeatureNetwork(

@@ -8,6 +8,7 @@ import pytest
 import sklearn.svm
 import torch
 
+from stylegan_core.errors import NonFiniteError
 from stylegan_eval import separability as ls
 from stylegan_eval.separability import (
     SeparabilityError,
@@ -278,6 +279,15 @@ def test_closed_form_generator_scores_one_per_linear_attribute():
         assert r.value == pytest.approx(2.0 ** sum(ent))
         assert r.extras["attributes"] == ["z0", "z1", "noise"] and r.extras["num_keep"] == 200
         assert r.num_samples == 400 and r.seed == 3
+
+
+def test_non_finite_classifier_output_is_an_error():
+    class NaNClassifier(_MeanClassifier):
+        def forward(self, img):
+            return super().forward(img) * float("nan")
+
+    with pytest.raises(NonFiniteError, match=r"non-finite generator or classifier output in samples 0\.\.3"):
+        ls.compute_separability(_LinearG(), NaNClassifier(), num_samples=8, batch_size=4, progress=False)
 
 
 @pytest.fixture(scope="module")
