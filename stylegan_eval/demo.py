@@ -147,10 +147,11 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     (out / ".demo-in-progress").write_text("")
 
 
-def _time_per_item(fn, n: int, repeats: int = 2) -> float:
+def _time_per_item(fn, n: int, repeats: int = 2, warmup: bool = True) -> float:
     """Seconds per item of fn() processing n items (best of `repeats`, after one warm-up)."""
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    fn()
+    if warmup:
+        fn()
     best = math.inf
     for _ in range(repeats):
         sync()
@@ -179,7 +180,8 @@ def _calibrate(presets, lpips, inception, classifier, cfg: DemoConfig, device) -
         crops = prepare_images(img, cfg.ppl_crop)
         costs["lpips"] = _time_per_item(lambda: lpips(crops, crops.flip(0)), n)
         u8 = ((img + 1) * 127.5).to(torch.uint8)
-        costs["inception"] = _time_per_item(lambda: inception(u8), n, repeats=1)
+        inception(u8[:1])  # warm-up on one image: Inception is the costliest network here
+        costs["inception"] = _time_per_item(lambda: inception(u8[:8]), min(n, 8), repeats=1, warmup=False)
         x = torch.zeros(n, 3, classifier.resolution, classifier.resolution, device=device)
         costs["classifier"] = _time_per_item(lambda: classifier(x), n)
     opt = torch.optim.Adam(classifier.parameters())
@@ -202,8 +204,9 @@ def _size_samples(costs: dict[str, float], presets, seconds: float, cfg: DemoCon
     ppl = cfg.ppl_samples or int(0.45 * seconds / (4 * (2 * gen + m * costs["lpips"])))
     ls = cfg.ls_samples or int(0.20 * seconds / (gen + m * costs["classifier"]))
     fid = cfg.fid_samples or int(0.35 * seconds / (gen + (m + 1) * costs["inception"]))
-    return {"ppl": int(min(max(ppl, 50), 100_000)), "ls": int(min(max(ls, 200), 200_000)),
-            "fid": int(min(max(fid, 100), 50_000))}
+    # Floors keep each metric computable (FID's covariance is singular below 2048 samples anyway).
+    return {"ppl": int(min(max(ppl, 20), 100_000)), "ls": int(min(max(ls, 100), 200_000)),
+            "fid": int(min(max(fid, 20), 50_000))}
 
 
 def _train_for(run_dir: Path, ds, preset, tcfg, seconds: float | None, device, clock: _Clock, progress: bool) -> Path:
@@ -313,8 +316,10 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
         if cfg.train_kimg is None:
             # Everything else is measured or sized; training takes what is left (less a 4% margin).
             train_s = (clock.left() - clf_s - metrics_s - 30.0 - 0.04 * clock.budget_s) / 2
-            if train_s < 20:
-                raise UserError(f"--minutes {cfg.minutes:g} leaves {train_s:.0f} s of training per model; give more minutes")
+            if train_s < 30:
+                need = (clock.budget_s - 2 * train_s + 60) / 60 / (1 - cfg.metrics_share - cfg.classifier_share)
+                raise UserError(f"--minutes {cfg.minutes:g} leaves {train_s:.0f} s of training per model on this machine; "
+                                f"give at least --minutes {math.ceil(need)}")
         clock.say(f"  plan: train {' and '.join(presets)} {'%.0f s each' % train_s if train_s else '%g kimg each' % cfg.train_kimg}; "
                   f"classifier {clf_kimg:g} kimg; PPL {n['ppl']} pairs x 4, separability {n['ls']} samples, "
                   f"FID {n['fid']} images (~{metrics_s:.0f} s)")

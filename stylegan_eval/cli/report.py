@@ -6,9 +6,13 @@ import argparse
 from stylegan_eval.cli import HelpFormatter
 
 EXAMPLE = """examples:
-  stylegan-eval ppl --ckpt runs/F/network-final.pt --space w --sampling end --results results.jsonl
+  # measure two checkpoints into one results file, then compare them
+  stylegan-eval ppl --ckpt runs/F-cpu32 --space w --sampling end --num-samples 2000 --results results.jsonl
+  stylegan-eval ppl --ckpt runs/B-cpu32 --space z --sampling end --num-samples 2000 --results results.jsonl
   stylegan-eval report results.jsonl --out reports/compare
-  stylegan-eval report runs/F runs/B results.jsonl --out reports/compare --image "F samples" grid.png
+
+  # add training curves (run folders) and a sample grid from `stylegan-eval generate grid`
+  stylegan-eval report results.jsonl runs/F-cpu32 runs/B-cpu32 --out reports/compare --image "F samples" grid.png
 """
 
 
