@@ -91,7 +91,7 @@ def test_resume_continues_bit_for_bit(tmp_path):
     assert (tmp_path / "straight" / "snapshot-0000000192.png").stat().st_size > 0
 
 
-def test_wgan_gp_preset_trains_and_mirror_flips(tmp_path):
+def test_wgan_gp_preset_trains_with_mirror_augmentation(tmp_path):
     result = _train(tmp_path / "a", 0.064, preset="A-test16", loss="wgan-gp", mirror=True)
     state = ck.load_checkpoint(result.snapshot)
     assert state["config"]["training"]["loss"] == "wgan-gp" and state["config"]["preset"] == "A-test16"
