@@ -40,7 +40,8 @@ class DemoConfig:
     traditional_preset: str = "B-cpu32"  # the traditional baseline (paper configuration B)
     num_images: int = 10_000  # synthetic dataset size
     classifier_kimg: float | None = None  # images shown to the classifier (thousands); None: its budget share
-    classifier_share: float = 0.06  # fraction of the budget for training the classifier (when kimg is None)
+    classifier_share: float = 0.08  # fraction of the budget for training the classifier (when kimg is None)
+    classifier_images: int = 3000  # labelled images it trains on (10% held out); its accuracy pass reads them all
     classifier_fmap: tuple[int, int] = (512, 64)  # its (fmap_base, fmap_max): channels per stage
     metrics_share: float = 0.25  # fraction of the budget for PPL, separability and FID
     train_kimg: float | None = None  # None: train for the time left; else exactly this long (tests)
@@ -214,8 +215,14 @@ def _train_for(run_dir: Path, ds, preset, tcfg, seconds: float | None, device, c
     larger total_kimg, each sized from the speed measured on the previous one."""
     from stylegan_core.training import train
 
+    def run(cfg, resume):
+        result = train(run_dir, ds, preset, cfg, device=device, resume=resume, progress=progress)
+        if result.status == "interrupted":  # SIGINT/SIGTERM: training saved a snapshot; stop the demo too
+            raise KeyboardInterrupt
+        return result
+
     if seconds is None:
-        return train(run_dir, ds, preset, tcfg, device=device, progress=progress).snapshot
+        return run(tcfg, False).snapshot
     deadline = time.perf_counter() + seconds
     round_imgs = 4 * tcfg.minibatch_base  # one schedule round (minibatch_repeats minibatches)
     nimg, rate, resume, snap = 0, None, False, None
@@ -223,13 +230,13 @@ def _train_for(run_dir: Path, ds, preset, tcfg, seconds: float | None, device, c
         left = deadline - time.perf_counter()
         if snap is not None and left < max(10.0, 0.03 * seconds):
             return snap
-        chunk = round_imgs * 2 if rate is None else max(round_imgs, int(rate * left * 0.6))
+        # At most double the last chunk: the speed drops as progressive growing adds resolutions.
+        chunk = round_imgs * 2 if rate is None else max(round_imgs, int(min(rate * left * 0.5, 2 * chunk)))
         t = time.perf_counter()
-        result = train(run_dir, ds, preset, dataclasses.replace(tcfg, total_kimg=(nimg + chunk) / 1000),
-                       device=device, resume=resume, progress=progress)
+        result = run(dataclasses.replace(tcfg, total_kimg=(nimg + chunk) / 1000), resume)
         rate = max(1e-3, (result.nimg - nimg) / (time.perf_counter() - t))
         nimg, resume, snap = result.nimg, True, result.snapshot
-        clock.say(f"  {preset.name}: {nimg / 1000:.1f} kimg, {rate:.0f} img/s, {max(0, int(deadline - time.perf_counter()))} s left")
+        clock.say(f"  {preset.name}: {nimg} images, {rate:.0f} img/s, {max(0, int(deadline - time.perf_counter()))} s left")
 
 
 def _with_model(rec: ResultRecord, preset: str, ckpt: Path, sha: str) -> ResultRecord:
@@ -306,9 +313,11 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
         fixed = cfg.ppl_samples and cfg.ls_samples and cfg.fid_samples and cfg.classifier_kimg
         costs = {} if fixed else _calibrate(list(presets), lpips, inception, C.build_classifier(ccfg, 0).to(dev), cfg, dev)
         n = _size_samples(costs, list(presets), cfg.metrics_share * clock.budget_s, cfg)
-        clf_kimg = cfg.classifier_kimg or round(min(100.0, max(2.0, cfg.classifier_share * clock.budget_s
+        n_clf = min(cfg.classifier_images, len(ds))
+        eval_s = n_clf * costs.get("classifier", 0.0)  # train_classifier's final accuracy pass
+        clf_kimg = cfg.classifier_kimg or round(min(100.0, max(2.0, (cfg.classifier_share * clock.budget_s - eval_s)
                                                               / costs["classifier_train"] / 1000)), 1)
-        clf_s = clf_kimg * 1000 * costs.get("classifier_train", 0.0)
+        clf_s = clf_kimg * 1000 * costs.get("classifier_train", 0.0) + eval_s
         gen = sum(costs.get(f"gen:{p}", 0.0) for p in presets)
         metrics_s = (4 * n["ppl"] * (2 * gen + 2 * costs.get("lpips", 0.0)) + n["ls"] * (gen + 2 * costs.get("classifier", 0.0))
                      + n["fid"] * (gen + 3 * costs.get("inception", 0.0)) + 20.0)
@@ -316,17 +325,17 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
         if cfg.train_kimg is None:
             # Everything else is measured or sized; training takes what is left (less a 4% margin).
             train_s = (clock.left() - clf_s - metrics_s - 30.0 - 0.04 * clock.budget_s) / 2
-            if train_s < 30:
-                need = (clock.budget_s - 2 * train_s + 60) / 60 / (1 - cfg.metrics_share - cfg.classifier_share)
-                raise UserError(f"--minutes {cfg.minutes:g} leaves {train_s:.0f} s of training per model on this machine; "
-                                f"give at least --minutes {math.ceil(need)}")
         clock.say(f"  plan: train {' and '.join(presets)} {'%.0f s each' % train_s if train_s else '%g kimg each' % cfg.train_kimg}; "
-                  f"classifier {clf_kimg:g} kimg; PPL {n['ppl']} pairs x 4, separability {n['ls']} samples, "
-                  f"FID {n['fid']} images (~{metrics_s:.0f} s)")
+                  f"classifier {clf_kimg:g} kimg (~{clf_s:.0f} s); PPL {n['ppl']} pairs x 4, separability {n['ls']} "
+                  f"samples, FID {n['fid']} images (~{metrics_s:.0f} s)")
+        if train_s is not None and train_s < 30:
+            need = clock.elapsed() + clf_s + metrics_s + 30.0 + 0.04 * clock.budget_s + 2 * 120
+            raise UserError(f"--minutes {cfg.minutes:g} leaves {train_s:.0f} s of training per model on this machine; "
+                            f"give at least --minutes {math.ceil(need / 60)}")
 
     with clock.stage(4, f"attribute classifiers ({len(ds.attribute_names)} attributes, {clf_kimg:g} kimg)"):
-        model, rep = C.train_classifier(ds.load_all(), ds.attributes, ccfg, C.TrainConfig(kimg=clf_kimg, seed=cfg.seed),
-                                        device=dev, progress=progress)
+        model, rep = C.train_classifier(ds.load_all()[:n_clf], ds.attributes[:n_clf], ccfg,
+                                        C.TrainConfig(kimg=clf_kimg, seed=cfg.seed), device=dev, progress=progress)
         C.save_classifier(out / "classifier.pt", model, rep)
         classifier = C.load_classifier(out / "classifier.pt", device=dev)
         acc = ", ".join(f"{a} {x:.2f}" for a, x in zip(rep.attributes, rep.heldout_accuracy))
@@ -364,7 +373,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
     with clock.stage(9, "report"):
         inputs = load_inputs([results, *(out / "runs" / p for p in presets)])
         notes = (
-            f"Demo run: {cfg.num_images} synthetic {res}x{res} images, classifiers {clf_kimg:g} kimg "
+            f"Demo run: {cfg.num_images} synthetic {res}x{res} images, classifiers {clf_kimg:g} kimg on {n_clf} images "
             f"(held-out accuracy {acc}); {' and '.join(f'{p} to {load_ckpt_kimg(c):.1f} kimg' for p, c in ckpts.items())}; "
             f"PPL {n['ppl']} pairs per metric, separability {n['ls']} samples, FID {n['fid']} images; device {dev}; "
             f"budget {cfg.minutes:g} min. The paper trains 25M images at 1024x1024: values here only show the pipeline "
