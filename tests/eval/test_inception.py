@@ -86,8 +86,12 @@ def test_substitute_is_labelled_seeded_and_leaves_global_rng_alone(torch_home):
 
 @pytest.mark.slow
 def test_substitute_tells_a_dataset_from_a_blurred_copy():
-    """FID(half A, half B) of one dataset is far below FID(half A, blurred half B)."""
-    n = 4
+    """FID(half A, half B) of one dataset is far below FID(half A, blurred half B).
+
+    Few samples in 2048-d make both values mostly estimation noise of similar size (~10-20 here),
+    so 8 per half is about the least that shows the gap reliably (blur: 5x; at 4 per half the
+    ratio depends on which images are drawn)."""
+    n = 8
     imgs, _ = synthesize(0, range(2 * n), 16)  # [2n, 16, 16, 3] uint8
     blurred = np.stack([np.asarray(Image.fromarray(im).filter(ImageFilter.GaussianBlur(1))) for im in imgs[n:]])
     x = torch.from_numpy(np.concatenate([imgs, blurred])).permute(0, 3, 1, 2).contiguous()
@@ -99,5 +103,5 @@ def test_substitute_tells_a_dataset_from_a_blurred_copy():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # n samples in 2048-d: singular, as expected
         halves, blur = fid(f[:n], f[n : 2 * n]), fid(f[:n], f[2 * n :])
-    assert blur > 3 * halves > 0, (halves, blur)
+    assert blur > 4 * halves > 0, (halves, blur)
     assert inception.FEATURE_DIM == f.shape[1]
