@@ -377,7 +377,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
         inputs = load_inputs([results, *(out / "runs" / p for p in presets)])
         notes = (
             f"Demo run: {cfg.num_images} synthetic {res}x{res} images, classifiers {clf_kimg:g} kimg on {n_clf} images "
-            f"(held-out accuracy {acc}); {' and '.join(f'{p} to {load_ckpt_kimg(c):.1f} kimg' for p, c in ckpts.items())}; "
+            f"(held-out accuracy {acc}); {' and '.join(f'{p} to {_ckpt_kimg(c):.1f} kimg' for p, c in ckpts.items())}; "
             f"PPL {n['ppl']} pairs per metric, separability {n['ls']} samples, FID {n['fid']} images; device {dev}; "
             f"budget {cfg.minutes:g} min. The paper trains 25M images at 1024x1024: values here only show the pipeline "
             "and the direction of the effects at this scale.",
@@ -401,7 +401,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
     return DemoResult(out, report_dir, tuple(missing), tuple((f.claim, f.verdict) for f in findings), clock.stages, total)
 
 
-def load_ckpt_kimg(path: Path) -> float:
+def _ckpt_kimg(path: Path) -> float:
     """Images shown (thousands) when a snapshot was written."""
     from stylegan_core.checkpoint import checkpoint_info
 
