@@ -13,10 +13,16 @@ import sys
 from stylegan_core.errors import UserError
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("data", "train", "generate", "report", "fid", "ppl", "classifier", "ls", "demo")
+COMMANDS = ("demo", "data", "train", "generate", "ppl", "classifier", "ls", "fid", "report")
 
 EPILOG = """examples:
-  stylegan-eval --help
+  stylegan-eval demo                      # everything end to end in ~20 min on a 2-core CPU
+  stylegan-eval data synth --out data/synth32 --num 20000 --resolution 32
+  stylegan-eval train --data data/synth32/images --preset F-cpu32 --out runs/F-cpu32
+  stylegan-eval ppl --ckpt runs/F-cpu32 --space w --sampling end --results results.jsonl
+  stylegan-eval report results.jsonl runs/F-cpu32 --out reports/compare
+
+Run `stylegan-eval COMMAND --help` for a command's options and more examples.
 """
 
 
