@@ -11,6 +11,7 @@ from stylegan_eval.cli import main
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:frechet_distance. singular covariance")  # 4 samples for 2048-d features
 def test_tiny_demo_writes_a_complete_report(tmp_path, torch_home, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--tiny", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
