@@ -385,7 +385,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
         fig_list = tuple((t, p) for t, p in figures if Path(p).is_file())
         report_dir = write_report(inputs, out / "report", ReportOptions(
             title=f"StyleGAN demo: {cfg.style_preset} vs {cfg.traditional_preset}", notes=notes,
-            warnings=(banner,) if banner else (), images=fig_list, include_run_images=False))
+            images=fig_list, include_run_images=False))  # the report adds its own substitute banner
         findings = qualitative_findings(model_table(records_frame(inputs.records)))
     total = clock.elapsed()
     meta = {"config": dataclasses.asdict(cfg), "device": str(dev), "samples": n, "costs_s_per_item": costs,

@@ -36,7 +36,7 @@ def test_tiny_demo_writes_a_complete_report(tmp_path, torch_home, capsys):
 
     md = (rep / "report.md").read_text()
     assert md.startswith("# StyleGAN demo: F-test16 vs B-test16")
-    assert "SUBSTITUTE NETWORKS" in md and "| F-test16 |" in md and "| B-test16 |" in md
+    assert "SUBSTITUTE FEATURE NETWORKS" in md and "| F-test16 |" in md and "| B-test16 |" in md
     assert "published: paper config F" in md and "Table 4 layout" in md
     # Findings are stated with a verdict computed from the measured records.
     verdicts = [line for line in md.splitlines() if line.startswith("- **") and "**:" in line]
