@@ -23,12 +23,12 @@ File layout (format version 1):
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from stylegan_core.atomic import atomic_open
 from stylegan_core.errors import CheckpointError, ConfigError
 
 FORMAT = "stylegan-eval-checkpoint"
@@ -105,18 +105,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     for key in ("G", "G_ema", "D", "optimizers", "rng"):
         if key in state:
             payload[key] = state[key]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Any failure (including KeyboardInterrupt) leaves the final name untouched.
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        torch.save(payload, f)
     _fsync_dir(path.parent)
     return path
 
@@ -317,10 +307,8 @@ def check_run_folder(run_dir: str | os.PathLike, run_config: dict, resume: bool,
 def write_run_file(run_dir: str | os.PathLike, run_config: dict) -> Path:
     """Write run.json atomically (creating the folder)."""
     path = Path(run_dir) / RUN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{RUN_FILE}.tmp")
-    tmp.write_text(json.dumps(run_config, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        f.write((json.dumps(run_config, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 
@@ -330,6 +318,5 @@ def trim_stats(run_dir: str | os.PathLike, nimg: int) -> None:
     if not path.exists():
         return
     kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["nimg"] <= nimg]
-    tmp = path.with_name(f".{STATS_FILE}.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        f.write("".join(line + "\n" for line in kept).encode())

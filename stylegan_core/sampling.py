@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from stylegan_core.atomic import atomic_open
 from stylegan_core.errors import ConfigError
 from stylegan_core.seeding import torch_generator
 
@@ -138,13 +139,8 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, cols: int | N
     """Write image_grid(images, cols) as a PNG, atomically (temporary file, then rename)."""
     path = Path(path)
     grid = image_grid(images, cols, pad)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(path) as f:
+        Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(f, format="PNG")
     return path
 
 

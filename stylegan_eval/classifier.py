@@ -22,7 +22,6 @@ read with `torch.load(weights_only=True)`; anything unusable is a one-line `Chec
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from stylegan_core.atomic import atomic_open
 from stylegan_core.discriminator import Discriminator, DiscriminatorConfig
 from stylegan_core.errors import CheckpointError, ConfigError, DatasetError
 from stylegan_core.seeding import derive_seed, torch_generator
@@ -306,17 +306,8 @@ def save_classifier(path: str | os.PathLike, model: AttributeClassifier, report:
         "report_json": json.dumps(report.to_dict() if report else {}, sort_keys=True),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        torch.save(payload, f)
     return path
 
 

@@ -226,7 +226,7 @@ def _train_for(run_dir: Path, ds, preset, tcfg, seconds: float | None, device, c
         return run(tcfg, False).snapshot
     deadline = time.perf_counter() + seconds
     round_imgs = 4 * tcfg.minibatch_base  # one schedule round (minibatch_repeats minibatches)
-    nimg, rate, resume, snap = 0, None, False, None
+    nimg, rate, resume, snap, chunk = 0, None, False, None, round_imgs
     while True:
         left = deadline - time.perf_counter()
         if snap is not None and left < max(10.0, 0.03 * seconds):

@@ -14,12 +14,13 @@ their arguments, written atomically); the layout and format are this project's o
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from stylegan_core.atomic import atomic_open
 
 CACHE_VERSION = 1  # bump when the meaning of a stored entry changes
 
@@ -54,18 +55,8 @@ def entry_path(directory: str | os.PathLike, kind: str, key: dict[str, Any]) -> 
 
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path) as f:
+        torch.save(obj, f)
 
 
 def save_entry(directory: str | os.PathLike, kind: str, key: dict[str, Any], payload: dict[str, Any]) -> Path:

@@ -27,10 +27,8 @@ last-bit image differences into ~1e-4 relative differences of single distances).
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -38,6 +36,7 @@ import torch
 from torch import nn
 
 from stylegan_core import distributed
+from stylegan_core.atomic import atomic_open
 from stylegan_core.errors import ConfigError, NonFiniteError
 from stylegan_core.seeding import per_sample_rand, per_sample_randn, torch_generator
 from stylegan_eval.images import area_downsample
@@ -266,16 +265,8 @@ def _raise_non_finite(dists: torch.Tensor, finite: torch.Tensor, indices) -> Non
 
 def _save_array(path: str | os.PathLike, arr: np.ndarray) -> None:
     """np.save to `path` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        np.save(f, arr)
 
 
 def compute_ppl(

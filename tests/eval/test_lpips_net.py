@@ -5,7 +5,7 @@ import torchvision
 
 from stylegan_core.errors import UserError
 from stylegan_eval import lpips_net
-from stylegan_eval.lpips_net import LPIPSDistance, load_lpips, substitute_model
+from stylegan_eval.lpips_net import load_lpips, substitute_model
 from stylegan_eval.records import file_sha256
 from stylegan_eval.weights import MissingWeightsError
 
