@@ -3,6 +3,8 @@
 import argparse
 import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
@@ -47,3 +49,29 @@ def emit_record(args: argparse.Namespace, record, summary: str) -> None:
         )
     if args.results:
         append_jsonl(args.results, record)
+
+
+def add_label(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", help="model name in the record (default: the checkpoint's stem or run folder)")
+
+
+@dataclass(frozen=True)
+class LoadedGenerator:
+    G: object  # the EMA generator, eval mode, on the requested device
+    checkpoint: str  # the snapshot file actually loaded (a run folder resolves to its latest)
+    label: str  # --label, else the run folder's name, else the file's stem
+    preset: str | None  # the preset name stored in the checkpoint
+
+
+def load_checkpoint_generator(ckpt: str, label: str | None, device) -> LoadedGenerator:
+    """What every metric command does with --ckpt and --label."""
+    from stylegan_core.checkpoint import checkpoint_info, load_generator
+
+    info = checkpoint_info(ckpt)
+    path, given = Path(info["path"]), Path(ckpt)
+    return LoadedGenerator(
+        G=load_generator(path, device=device),
+        checkpoint=str(path),
+        label=label or (given.name if given.is_dir() else path.stem),
+        preset=info["preset"],
+    )

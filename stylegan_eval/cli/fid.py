@@ -2,10 +2,11 @@
 dataset, as the paper measures it (50k generated vs up to 50k real, no truncation)."""
 
 import argparse
-from pathlib import Path
 
 from stylegan_eval.cli import HelpFormatter
-from stylegan_eval.cli.common import add_device, add_output, add_seed, add_substitute, emit_record
+from stylegan_eval.cli.common import (
+    add_device, add_label, add_output, add_seed, add_substitute, emit_record, load_checkpoint_generator,
+)
 
 EPILOG = """examples:
   # the paper's fid50k of a trained checkpoint (dataset statistics are cached after the first run)
@@ -53,7 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-resume", action="store_true", help="ignore progress files of an interrupted run")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="generated samples between progress saves")
     p.add_argument("--inception-weights", metavar="FILE", help="Inception weights file; None: the torch hub cache under TORCH_HOME")
-    p.add_argument("--label", help="model name in the record (default: the checkpoint's stem or run folder)")
+    add_label(p)
     add_substitute(p)
     add_output(p)
     p.set_defaults(func=run)
@@ -61,18 +62,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
-    from stylegan_core.checkpoint import checkpoint_info, load_generator
     from stylegan_eval.fid import compute_fid
 
     device = distributed.default_device(args.device)
     distributed.init(device)
     if args.ckpt:
-        info = checkpoint_info(args.ckpt)
-        ckpt = Path(info["path"])
-        source = load_generator(ckpt, device=device)
-        given = Path(args.ckpt)
-        label = args.label or (given.name if given.is_dir() else ckpt.stem)
-        checkpoint, preset = str(ckpt), info["preset"]
+        gen = load_checkpoint_generator(args.ckpt, args.label, device)
+        source, label, checkpoint, preset = gen.G, gen.label, gen.checkpoint, gen.preset
     else:
         source, label, checkpoint, preset = args.gen_folder, args.label, None, None
     record = compute_fid(

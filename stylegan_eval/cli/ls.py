@@ -3,10 +3,9 @@ as NVlabs/stylegan's metric computes it, with attribute classifiers from `classi
 
 import argparse
 import json
-from pathlib import Path
 
 from stylegan_eval.cli import HelpFormatter
-from stylegan_eval.cli.common import add_device, add_output, add_seed
+from stylegan_eval.cli.common import add_device, add_label, add_output, add_seed, load_checkpoint_generator
 
 EPILOG = """examples:
   # the paper's protocol: 200,000 images, the 100,000 most confident kept per attribute
@@ -39,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=64, help="images per batch and process (does not change the value)")
     p.add_argument("--jobs", type=int, default=1, help="SVM fits run at once on rank 0 (threads; each adds ~0.7 GB at the paper's 100k x 512)")
     p.add_argument("--spaces", default="z,w", help="latent spaces to measure: z, w or z,w")
-    p.add_argument("--label", help="model name in the record (default: the checkpoint's stem or run folder)")
+    add_label(p)
     add_seed(p)
     add_device(p)
     add_output(p)
@@ -66,7 +65,6 @@ def _table(records) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
-    from stylegan_core.checkpoint import checkpoint_info, load_generator
     from stylegan_core.errors import ConfigError
     from stylegan_eval.classifier import load_classifier
     from stylegan_eval.records import append_jsonl
@@ -77,14 +75,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--spaces must be z, w or z,w; got {args.spaces!r}")
     device = distributed.default_device(args.device)
     distributed.init(device)
-    info = checkpoint_info(args.ckpt)
-    ckpt = Path(info["path"])
-    given = Path(args.ckpt)
-    label = args.label or (given.name if given.is_dir() else ckpt.stem)
-    G = load_generator(ckpt, device=device)
+    gen = load_checkpoint_generator(args.ckpt, args.label, device)
     classifier = load_classifier(args.classifier, device=device)
     records = compute_separability(
-        G,
+        gen.G,
         classifier,
         num_samples=args.num_samples,
         num_keep=args.num_keep,
@@ -93,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         spaces=spaces,
         n_jobs=args.jobs,
-        model=label,
-        checkpoint=str(ckpt),
-        preset=info["preset"],
+        model=gen.label,
+        checkpoint=gen.checkpoint,
+        preset=gen.preset,
     )
     if not distributed.is_main():
         return 0
@@ -105,9 +99,9 @@ def run(args: argparse.Namespace) -> int:
         print(_table(records))
         scores = "  ".join(f"{r.metric} {r.value:.4f}" for r in records)
         r0 = records[0]
-        print(f"{scores}  {label}: {r0.num_samples} samples, {r0.extras['num_keep']} kept per attribute, "
+        print(f"{scores}  {gen.label}: {r0.num_samples} samples, {r0.extras['num_keep']} kept per attribute, "
               f"{len(r0.extras['attributes'])} attributes  [{r0.wall_time_s:.1f} s]")
-        dim = max(G.z_dim, G.w_dim)
+        dim = max(gen.G.z_dim, gen.G.w_dim)
         if r0.extras["num_keep"] < 10 * dim:
             print(f"note: {r0.extras['num_keep']} kept samples in {dim} dimensions: a linear SVM can fit almost any "
                   "labelling of so few points, which biases the score towards 1 (the paper keeps 100,000 in 512)")

@@ -2,10 +2,11 @@
 (LPIPS-VGG16 v0.1, face crop, eps = 1e-4, 1st/99th percentile filter, no truncation)."""
 
 import argparse
-from pathlib import Path
 
 from stylegan_eval.cli import HelpFormatter
-from stylegan_eval.cli.common import add_device, add_output, add_seed, add_substitute, emit_record
+from stylegan_eval.cli.common import (
+    add_device, add_label, add_output, add_seed, add_substitute, emit_record, load_checkpoint_generator,
+)
 
 EPILOG = """examples:
   # the paper's PPL in W, endpoints only (Table 3 "path length, end")
@@ -40,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-crop", action="store_true", help="measure the whole image instead of the face crop")
     add_seed(p)
     add_device(p)
-    p.add_argument("--label", help="model name in the record (default: the checkpoint's stem or run folder)")
+    add_label(p)
     p.add_argument("--save-dists", metavar="FILE", help="write all per-pair distances to FILE (.npy) for histograms")
     add_substitute(p)
     add_output(p)
@@ -49,16 +50,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
-    from stylegan_core.checkpoint import checkpoint_info, load_generator
     from stylegan_eval.ppl import compute_ppl
 
     device = distributed.default_device(args.device)
     distributed.init(device)
-    info = checkpoint_info(args.ckpt)
-    ckpt = Path(info["path"])
-    given = Path(args.ckpt)
+    gen = load_checkpoint_generator(args.ckpt, args.label, device)
     record = compute_ppl(
-        load_generator(ckpt, device=device),
+        gen.G,
         space=args.space,
         sampling=args.sampling,
         num_samples=args.num_samples,
@@ -68,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=device,
         substitute_weights=args.substitute_weights,
-        label=args.label or (given.name if given.is_dir() else ckpt.stem),
-        checkpoint=str(ckpt),
-        preset=info["preset"],
+        label=gen.label,
+        checkpoint=gen.checkpoint,
+        preset=gen.preset,
         save_dists=args.save_dists,
     )
     net = record.feature_network
