@@ -6,7 +6,6 @@ import sys
 import time
 
 import pytest
-import torch
 
 from stylegan_core import checkpoint as ck
 from stylegan_eval.cli import main
@@ -14,14 +13,6 @@ from stylegan_eval.cli import main
 # 8x8 for 32 images, 16x16 faded in over 64, then 16x16; minibatch 8, 32 images per round.
 TINY = ["--preset", "F-test16", "--stab-kimg", "0.032", "--fade-kimg", "0.064", "--minibatch", "8",
         "--snapshot-kimg", "0.064", "--tick-kimg", "0.032", "--grid-size", "4", "--no-progress", "--device", "cpu"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,6 @@ from stylegan_core.presets import get_preset
 from stylegan_core.schedule import training_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny networks run fastest on one thread, and the machine is shared.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class MemDataset:
     """The open_dataset interface over an in-memory uint8 tensor."""
 

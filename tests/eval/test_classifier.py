@@ -96,15 +96,6 @@ def test_split_is_seeded_disjoint_and_complete():
     assert not torch.equal(split_indices(100, 0.1, seed=4)[1], ho)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convolutions train faster on one thread, and far faster on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def synth16():
     imgs, labels = synthesize(0, range(1600), 16)
@@ -112,7 +103,7 @@ def synth16():
 
 
 @pytest.mark.slow
-def test_trainer_reaches_high_heldout_accuracy_on_synthetic_attributes(synth16, one_thread):
+def test_trainer_reaches_high_heldout_accuracy_on_synthetic_attributes(synth16):
     from stylegan_core.synthetic import SYNTH_ATTRIBUTES
 
     imgs, labels = synth16
@@ -166,7 +157,7 @@ def test_load_refuses_bad_files(tmp_path):
     assert isinstance(load_classifier(good), AttributeClassifier)
 
 
-def test_training_is_seeded_and_mirror_changes_it(synth16, one_thread):
+def test_training_is_seeded_and_mirror_changes_it(synth16):
     imgs, labels = synth16[0][:200], synth16[1][:200, :2]
     cfg = classifier_config(["Eyeglasses", "Smiling"], 8, fmap_base=64, fmap_max=16)
 
