@@ -5,13 +5,17 @@ al.'s LPIPS (VGG16 trunk, learned linear layers v0.1), fed images in [0, 255]. H
 network comes from the `lpips` package, whose convention is images in [-1, 1] (`normalize=False`):
 generator output goes in unscaled. Feeding [0, 1] or [0, 255] would silently change the values.
 
-Weights:
-- the VGG16 trunk is torchvision's ImageNet file `vgg16-397923af.pth`, loaded by torchvision
-  (through `lpips`) from the torch hub cache, `$TORCH_HOME/hub/checkpoints/`; it is located first
-  with `stylegan_eval.weights.resolve`, so a missing file is one clear line (MissingWeightsError);
-- the linear layers are the v0.1 weights shipped inside the `lpips` package;
+Weights, all read by `stylegan_eval.weights` (SHA-256 checked, `weights_only=True`), never by
+lpips or torchvision, whose loader would unpickle whatever the hub cache holds:
+- the VGG16 trunk is torchvision's ImageNet file `vgg16-397923af.pth` from the torch hub cache,
+  `$TORCH_HOME/hub/checkpoints/`, or the user's own file named by `weights_path` or
+  $STYLEGAN_EVAL_VGG16_WEIGHTS; a missing file is one clear line (MissingWeightsError);
+- the linear layers are the v0.1 weights shipped inside the `lpips` package (pinned SHA-256);
 - only when the caller allows it (`substitute=True`) and the trunk file is absent, a seeded random
   VGG16 trunk stands in, labelled `substitute:random-vgg16-seed<k>` in the FeatureNetwork record.
+  A trunk file that is present but wrong, unsafe or corrupt is an error even then.
+The network is built empty (`lpips.LPIPS(pretrained=False)` on the meta device) and receives
+those state dicts, so its values are exactly those of `lpips.LPIPS(net="vgg", version="0.1")`.
 
 `LPIPSDistance` computes exactly `lpips.LPIPS.forward` but pushes both images of each pair
 through the trunk in one batch (one backbone forward instead of two).
@@ -19,16 +23,23 @@ through the trunk in one batch (one backbone forward instead of two).
 
 import contextlib
 import os
-import pickle
 import warnings
+from pathlib import Path
 
 import lpips
 import torch
+import torchvision
 from torch import nn
 
-from stylegan_core.errors import UserError
-from stylegan_eval.records import FeatureNetwork, file_sha256
-from stylegan_eval.weights import MissingWeightsError, PretrainedFile, resolve
+from stylegan_eval.records import FeatureNetwork
+from stylegan_eval.weights import (
+    MissingWeightsError,
+    PretrainedFile,
+    WeightsFile,
+    check_layout,
+    load_pretrained,
+    load_state_dict,
+)
 
 NAME = "lpips-vgg16-v0.1"
 
@@ -36,6 +47,16 @@ VGG16_FILE = PretrainedFile(
     what="ImageNet VGG16 (torchvision) for LPIPS",
     filename="vgg16-397923af.pth",
     url="https://download.pytorch.org/models/vgg16-397923af.pth",
+    sha256_prefix="397923af",  # torchvision's published hash, checked by its own downloads too
+    env_var="STYLEGAN_EVAL_VGG16_WEIGHTS",
+)
+
+LINEAR_V01_FILE = PretrainedFile(
+    what="LPIPS v0.1 linear layers (shipped in the lpips package)",
+    filename="vgg.pth",
+    url="https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
+    # The file as shipped by lpips 0.1.4; the v0.1 weights have not changed since their release.
+    sha256_prefix="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
 )
 
 # Five max-pools inside the trunk's slices: smaller inputs shrink to zero before relu5_3.
@@ -73,64 +94,83 @@ class LPIPSDistance(nn.Module):
 
 @contextlib.contextmanager
 def _quiet_construction():
-    """Build lpips/torchvision modules without touching the global RNG (their random init is
-    overwritten anyway) and without torchvision's `pretrained=` deprecation warnings, which
-    lpips 0.1.4 triggers and users cannot act on."""
+    """Build lpips/torchvision modules without touching the global RNG and without
+    torchvision's `pretrained=` deprecation warnings, which lpips 0.1.4 triggers and users
+    cannot act on."""
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision\.models\._utils")
         yield
-
-
-def _pretrained_model() -> tuple[lpips.LPIPS, FeatureNetwork]:
-    path = resolve(VGG16_FILE)  # MissingWeightsError when absent and not downloadable
-    try:
-        with _quiet_construction():
-            # torchvision finds the file in the hub cache and loads it; lpips adds its v0.1 linear layers.
-            model = lpips.LPIPS(net="vgg", version="0.1", pretrained=True, pnet_rand=False, verbose=False)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as e:
-        raise UserError(
-            f"{path}: not a usable VGG16 weights file ({type(e).__name__}); delete it and place "
-            f"{VGG16_FILE.url} there"
-        ) from None
-    identity = FeatureNetwork(name=NAME, weights=str(path), substitute=False, sha256=file_sha256(path))
-    return model, identity
 
 
 def _linear_weights_path() -> str:
     return os.path.join(os.path.dirname(lpips.__file__), "weights", "v0.1", "vgg.pth")
 
 
-def substitute_model(seed: int = 0) -> tuple[lpips.LPIPS, FeatureNetwork]:
-    """LPIPS with a random VGG16 trunk drawn from `seed` (torchvision's init: Kaiming-normal
-    fan-out convs, zero biases) and the package's real v0.1 linear layers."""
+def _structure() -> lpips.LPIPS:
+    """lpips.LPIPS(net='vgg', version='0.1') with every parameter uninitialised except the input
+    scaling constants: the caller must load the trunk, and this loads the v0.1 linear layers."""
     with _quiet_construction(), torch.device("meta"):
-        # On the meta device nothing is allocated or initialised: no 100M-parameter classifier.
+        # On the meta device nothing is allocated, initialised or read: no 138M-parameter
+        # classifier, and no weights file handed to torchvision.
         model = lpips.LPIPS(net="vgg", version="0.1", pretrained=False, pnet_rand=True, verbose=False)
     model.to_empty(device="cpu")
     model.scaling_layer = lpips.lpips.ScalingLayer()  # its constant buffers were lost on meta
+    file = WeightsFile(Path(_linear_weights_path()), LINEAR_V01_FILE, official=True)
+    linear = load_state_dict(file)
+    names = [f"lin{k}.model.1.weight" for k in range(5)]  # `lins.k` aliases `link`: five tensors fill both
+    own = model.state_dict()
+    check_layout(linear, file, {k: own[k].shape for k in names})
+    model.load_state_dict(linear.state, strict=False)
+    return model
+
+
+def _vgg16_layout() -> dict[str, torch.Size]:
+    """Names and shapes of torchvision's VGG16 state dict (what `vgg16-397923af.pth` holds)."""
+    with _quiet_construction(), torch.device("meta"):
+        return {k: v.shape for k, v in torchvision.models.vgg16().state_dict().items()}
+
+
+def _load_trunk(model: lpips.LPIPS, state: dict[str, torch.Tensor]) -> None:
+    """torchvision's `features.<i>.*` into lpips's `slice<k>.<i>.*` (lpips keeps the index i)."""
+    mapped = {name: state["features." + name.split(".", 1)[1]] for name in model.net.state_dict()}
+    model.net.load_state_dict(mapped, strict=True)
+
+
+def _pretrained_model(weights_path: str | os.PathLike | None = None) -> tuple[lpips.LPIPS, FeatureNetwork]:
+    weights = load_pretrained(VGG16_FILE, _vgg16_layout(), weights_path)  # Missing/WeightsFileError
+    model = _structure()
+    _load_trunk(model, weights.state)
+    identity = FeatureNetwork(name=NAME, weights=str(weights.path), substitute=False, sha256=weights.sha256)
+    return model.eval(), identity
+
+
+def substitute_model(seed: int = 0) -> tuple[lpips.LPIPS, FeatureNetwork]:
+    """LPIPS with a random VGG16 trunk drawn from `seed` (torchvision's init: Kaiming-normal
+    fan-out convs, zero biases) and the package's real v0.1 linear layers."""
+    model = _structure()
     gen = torch.Generator().manual_seed(seed)
-    for module in model.net.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=gen)
-            nn.init.zeros_(module.bias)
-    linear = torch.load(_linear_weights_path(), map_location="cpu", weights_only=True)
-    missing, unexpected = model.load_state_dict(linear, strict=False)
-    # `lins.k` aliases `link`; the file holds `link` only and must fill all five.
-    if unexpected or sorted(linear) != [f"lin{k}.model.1.weight" for k in range(5)]:
-        raise RuntimeError(f"unexpected lpips v0.1 linear weights file: {sorted(linear)}")
+    with torch.no_grad():
+        for module in model.net.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=gen)
+                nn.init.zeros_(module.bias)
     identity = FeatureNetwork(name=NAME, weights=f"substitute:random-vgg16-seed{seed}", substitute=True)
     return model.eval(), identity
 
 
-def load_lpips(substitute: bool = False, substitute_seed: int = 0, device: str | torch.device = "cpu") -> LPIPSDistance:
-    """The LPIPS-VGG16 v0.1 distance on `device`.
+def load_lpips(
+    substitute: bool = False,  # when the trunk file is absent: False -> MissingWeightsError, True -> random
+    substitute_seed: int = 0,  # seed of the substitute's random trunk
+    device: str | torch.device = "cpu",
+    weights_path: str | os.PathLike | None = None,  # the user's own VGG16 file; None: $STYLEGAN_EVAL_VGG16_WEIGHTS or the hub cache
+) -> LPIPSDistance:
+    """The LPIPS-VGG16 v0.1 distance on `device`, with the pretrained trunk whenever it can be had.
 
-    substitute: False (default) -> the pretrained trunk or MissingWeightsError naming the file and
-                where to put it; True -> the pretrained trunk when available, otherwise a seeded
-                random trunk (`substitute_model(substitute_seed)`), labelled as such in `.identity`.
+    A trunk file that is present but not usable (hash mismatch, pickled objects, truncated, wrong
+    names or shapes) raises WeightsFileError, with or without `substitute`.
     """
     try:
-        model, identity = _pretrained_model()
+        model, identity = _pretrained_model(weights_path)
     except MissingWeightsError:
         if not substitute:
             raise

@@ -80,11 +80,11 @@ def test_needs_exactly_one_source(setup, capsys):
 
 
 @pytest.mark.slow
-def test_end_to_end_checkpoint_with_real_loading_path(setup, tmp_path, torch_home, tmp_path_factory, capsys):
+def test_end_to_end_checkpoint_with_real_loading_path(setup, tmp_path, torch_home, tmp_path_factory, monkeypatch, capsys):
     data, _ = setup
     run_dir = tmp_path / "F-test16-run"
     save_generator(snapshot_path(run_dir, 1000), Generator(get_preset("F-test16").generator), preset="F-test16")
-    install_standin(torch_home, tmp_path_factory.getbasetemp())
+    install_standin(torch_home, tmp_path_factory.getbasetemp(), monkeypatch)
     argv = ["fid", "--ckpt", str(run_dir), "--data", str(data), "--num-gen", "3", "--num-real", "3",
             "--batch", "3", "--device", "cpu", "--cache-dir", str(tmp_path / "c"), "--json"]
     with pytest.warns(RuntimeWarning, match="singular covariance"):  # 3 samples in 2048-d

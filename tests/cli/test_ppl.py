@@ -26,8 +26,8 @@ def ckpt(tmp_path):
     return save_generator(snapshot_path(tmp_path / "run", 1000), Generator(get_preset("F-test16").generator), preset="F-test16")
 
 
-def test_line_results_json_and_saved_distances(ckpt, tmp_path, torch_home, capsys):
-    weights, _ = write_standin_vgg16(torch_home)
+def test_line_results_json_and_saved_distances(ckpt, tmp_path, torch_home, monkeypatch, capsys):
+    weights, _ = write_standin_vgg16(torch_home, monkeypatch)
     results, dists = tmp_path / "r.jsonl", tmp_path / "d.npy"
     argv = ["ppl", "--ckpt", str(ckpt), "--space", "z", "--sampling", "full", "--num-samples", "12", "--batch", "5",
             "--no-crop", "--device", "cpu", "--seed", "3", "--results", str(results), "--save-dists", str(dists)]

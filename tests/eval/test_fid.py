@@ -290,16 +290,17 @@ def write_folder(path, seed, n=3, size=16):
 
 
 @pytest.mark.slow
-def test_two_folders_agree_with_torch_fidelity(torch_home, tmp_path):
+def test_two_folders_agree_with_torch_fidelity(torch_home, tmp_path, monkeypatch):
     import torch_fidelity
 
-    install_standin(torch_home, tmp_path.parent)
+    weights = install_standin(torch_home, tmp_path.parent, monkeypatch)
     a, b = write_folder(tmp_path / "a", 0), write_folder(tmp_path / "b", 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # 3 samples in 2048-d: singular, expected
         ours = compute_fid(a, b, batch_size=3, cache_dir=tmp_path / "cache")
     theirs = torch_fidelity.calculate_metrics(
         input1=str(a), input2=str(b), fid=True, cuda=False, cache=False, verbose=False, save_cpu_ram=True, batch_size=3,
+        feature_extractor_weights_path=str(weights),
     )["frechet_inception_distance"]
     assert not ours.feature_network.substitute
     assert ours.value == pytest.approx(theirs, rel=1e-4)

@@ -2,6 +2,7 @@
 real key names and shapes), one-line errors for missing or corrupt files, and the labelled,
 seeded substitute, which must still tell a dataset from a blurred copy of it."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -9,38 +10,47 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from stylegan_core.errors import UserError
 from stylegan_core.synthetic import synthesize
 from stylegan_eval import inception
 from stylegan_eval.fid import frechet_distance
 from stylegan_eval.inception import INCEPTION_WEIGHTS, load_inception, random_inception_state_dict, substitute_inception
 from stylegan_eval.records import file_sha256
-from stylegan_eval.weights import MissingWeightsError
+from stylegan_eval.weights import MissingWeightsError, WeightsFileError
 
 STANDIN_SEED = 0
 
 
-def install_standin(torch_home, shared_dir):
-    """Put a stand-in weights file (random_inception_state_dict(STANDIN_SEED), built from
-    torch-fidelity's own module structure) where torch hub caches the real one. Written once
-    into `shared_dir` (per test session) and linked into each test's private TORCH_HOME."""
+def standin_file(shared_dir):
+    """A stand-in weights file (random_inception_state_dict(STANDIN_SEED), built from
+    torch-fidelity's own module structure), written once into `shared_dir` (per test session)."""
     shared = shared_dir / "inception-standin.pth"
     if not shared.is_file():
         tmp = shared.with_suffix(".tmp")
         torch.save(random_inception_state_dict(STANDIN_SEED), tmp)
         tmp.replace(shared)
-    path = torch_home / "hub" / "checkpoints" / INCEPTION_WEIGHTS.filename
-    path.symlink_to(shared)
+    return shared
+
+
+def install_standin(torch_home, shared_dir, monkeypatch):
+    """Name the stand-in with $STYLEGAN_EVAL_INCEPTION_WEIGHTS, the documented way to use one's own
+    Inception file (under the official name in the hub cache it is refused: its hash cannot match).
+    Linked into the test's private TORCH_HOME so that records name a per-test path."""
+    path = torch_home / "standin-inception.pth"
+    path.symlink_to(standin_file(shared_dir))
+    monkeypatch.setenv(INCEPTION_WEIGHTS.env_var, str(path))
     return path
 
 
-def test_hub_cache_file_name_is_torch_fidelitys():
+def test_hub_cache_file_name_and_hash_are_torch_fidelitys():
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
     assert INCEPTION_WEIGHTS.filename == "weights-inception-2015-12-05-6726825d.pth"
-    assert INCEPTION_WEIGHTS.url.endswith("/" + INCEPTION_WEIGHTS.filename)
+    assert URL_INCEPTION_V3 == INCEPTION_WEIGHTS.url and INCEPTION_WEIGHTS.url.endswith("/" + INCEPTION_WEIGHTS.filename)
+    assert INCEPTION_WEIGHTS.filename.endswith(f"-{INCEPTION_WEIGHTS.sha256_prefix}.pth")
 
 
-def test_real_loading_path_reads_the_hub_cache_file(torch_home, tmp_path_factory):
-    path = install_standin(torch_home, tmp_path_factory.getbasetemp())
+def test_real_loading_path_reads_the_named_file(torch_home, tmp_path_factory, monkeypatch):
+    path = install_standin(torch_home, tmp_path_factory.getbasetemp(), monkeypatch)
     before = torch.get_rng_state()
     net = load_inception()
     assert torch.equal(torch.get_rng_state(), before)
@@ -50,27 +60,42 @@ def test_real_loading_path_reads_the_hub_cache_file(torch_home, tmp_path_factory
     got = net.net.state_dict()
     assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
     # An explicit path goes through the same loader.
+    monkeypatch.delenv(INCEPTION_WEIGHTS.env_var)
     assert load_inception(weights_path=path).digest == net.digest
+
+
+def test_hub_cache_file_with_the_published_hash_is_used(torch_home, tmp_path_factory, monkeypatch):
+    """The hub-cache path: accepted when its SHA-256 has the spec's prefix (set here to the
+    stand-in's own, since no stand-in can match the real one)."""
+    path = torch_home / "hub" / "checkpoints" / INCEPTION_WEIGHTS.filename
+    path.symlink_to(standin_file(tmp_path_factory.getbasetemp()))
+    monkeypatch.setattr(inception, "INCEPTION_WEIGHTS", dataclasses.replace(INCEPTION_WEIGHTS, sha256_prefix=file_sha256(path)[:8]))
+    net = load_inception()
+    assert net.identity.weights == str(path) and not net.identity.substitute
 
 
 def test_missing_weights_is_one_line_naming_the_file(torch_home):
     with pytest.raises(MissingWeightsError, match=r"not found at .*hub/checkpoints/weights-inception-2015-12-05-6726825d\.pth.*--substitute-weights") as e:
         load_inception()
     assert "\n" not in str(e.value)
-    with pytest.raises(MissingWeightsError, match=r"weights file .*nowhere\.pth not found"):
+    with pytest.raises(WeightsFileError, match=r"weights file .*nowhere\.pth \(given\) not found"):
         load_inception(weights_path=torch_home / "nowhere.pth", substitute=True)
 
 
 def test_corrupt_weights_file_is_a_user_error(torch_home):
     (torch_home / "hub" / "checkpoints" / INCEPTION_WEIGHTS.filename).write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match=r"not a usable inception-v3-compat weights file .*replace it with https://"):
+    with pytest.raises(WeightsFileError, match=r"not the official Inception-v3 .*published one 6726825d\); delete it and place the official file https://"):
         load_inception(substitute=True)  # a broken real file is never silently replaced
+    named = torch_home / "mine.pth"
+    named.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsFileError, match=r"mine\.pth: not a usable Inception-v3 .* file: not a PyTorch weights file"):
+        load_inception(weights_path=named)
 
 
 def test_wrong_keys_are_a_user_error(torch_home):
-    torch.save({"fc.weight": torch.zeros(3)}, torch_home / "hub" / "checkpoints" / INCEPTION_WEIGHTS.filename)
-    with pytest.raises(UserError, match=r"not a usable inception-v3-compat weights file \(RuntimeError"):
-        load_inception()
+    torch.save({"fc.weight": torch.zeros(3)}, torch_home / "mine.pth")
+    with pytest.raises(WeightsFileError, match=r"mine\.pth: not a usable .* wrong tensor names or shapes \(\d+ missing .*1 of the wrong shape \(e\.g\. fc\.weight: \[3\]"):
+        load_inception(weights_path=torch_home / "mine.pth")
 
 
 def test_substitute_is_labelled_seeded_and_leaves_global_rng_alone(torch_home):

@@ -1,16 +1,17 @@
+import dataclasses
+
 import lpips
 import pytest
 import torch
 import torchvision
 
-from stylegan_core.errors import UserError
 from stylegan_eval import lpips_net
 from stylegan_eval.lpips_net import load_lpips, substitute_model
 from stylegan_eval.records import file_sha256
-from stylegan_eval.weights import MissingWeightsError
+from stylegan_eval.weights import MissingWeightsError, WeightsFileError
 
 
-def write_standin_vgg16(torch_home, seed=0):
+def standin_vgg16_state(seed=0):
     """A small stand-in for torchvision's `vgg16-397923af.pth` with the real keys and shapes.
 
     Conv weights are random per (out, in) channel pair and constant over the 3x3 kernel, biases
@@ -28,8 +29,17 @@ def write_standin_vgg16(torch_home, seed=0):
             state[k] = torch.randn(v.shape, generator=gen) * 0.1
         else:
             state[k] = torch.zeros(1).expand(v.shape)
-    path = torch_home / "hub" / "checkpoints" / lpips_net.VGG16_FILE.filename
+    return state
+
+
+def write_standin_vgg16(torch_home, monkeypatch, seed=0):
+    """Write the stand-in under a name of its own and name it with $STYLEGAN_EVAL_VGG16_WEIGHTS,
+    the documented way to use one's own VGG16 file (a stand-in under the official name in the
+    hub cache is refused: its hash cannot match)."""
+    state = standin_vgg16_state(seed)
+    path = torch_home / "standin-vgg16.pth"
     torch.save(state, path)
+    monkeypatch.setenv(lpips_net.VGG16_FILE.env_var, str(path))
     return path, state
 
 
@@ -38,34 +48,77 @@ def images(n, size=16, seed=0):
     return torch.rand(n, 3, size, size, generator=gen) * 2 - 1
 
 
-def test_real_loading_path_reads_torchvision_file_from_hub_cache(torch_home):
-    path, state = write_standin_vgg16(torch_home)
+def reference_lpips(state):
+    """What `lpips.LPIPS(net='vgg', version='0.1')` builds when torchvision hands it a VGG16 with
+    `state` (the package's own construction path, trusted here because the test wrote the file)."""
+    tv = torchvision.models.vgg16()
+    tv.load_state_dict(state)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lpips.pretrained_networks.tv, "vgg16", lambda **kw: tv)
+        return lpips.LPIPS(net="vgg", version="0.1", verbose=False).eval()
+
+
+def test_real_loading_path_matches_the_lpips_package_exactly(torch_home, monkeypatch):
+    path, state = write_standin_vgg16(torch_home, monkeypatch)
     dist = load_lpips()
     assert dist.identity.name == "lpips-vgg16-v0.1" and not dist.identity.substitute
     assert dist.identity.weights == str(path) and dist.identity.sha256 == file_sha256(path)
     trunk = dict(dist.model.net.named_parameters())
     assert torch.equal(trunk["slice1.0.weight"], state["features.0.weight"])
     assert torch.equal(trunk["slice5.28.bias"], state["features.28.bias"])
-    # The linear layers are the package's v0.1 weights, not random.
+    # The linear layers are the package's v0.1 weights, not random (nor uninitialised memory).
     shipped = torch.load(lpips_net._linear_weights_path(), map_location="cpu", weights_only=True)
-    assert torch.equal(dist.model.lin2.model[1].weight, shipped["lin2.model.1.weight"])
-    # One batched trunk pass gives exactly lpips.LPIPS.forward (inputs in [-1, 1]).
+    for k in range(5):
+        assert torch.equal(dist.model.lins[k].model[1].weight, shipped[f"lin{k}.model.1.weight"])
+    # Every tensor equals what the lpips package itself builds from the same trunk weights, and one
+    # batched trunk pass gives exactly its forward (inputs in [-1, 1]).
+    ref = reference_lpips(state)
+    ours, theirs = dist.model.state_dict(), ref.state_dict()
+    assert set(ours) == set(theirs) and all(torch.equal(ours[k], theirs[k]) for k in theirs)
     a, b = images(3, seed=1), images(3, seed=2)
-    ref = dist.model(a, b, normalize=False).reshape(3)
-    assert torch.allclose(dist(a, b), ref, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(dist(a, b), ref(a, b, normalize=False).reshape(3), rtol=1e-5, atol=1e-7)
     assert torch.allclose(dist(a, a), torch.zeros(3), atol=1e-7)
+    # The same file through the function argument.
+    monkeypatch.delenv(lpips_net.VGG16_FILE.env_var)
+    assert load_lpips(weights_path=path).identity.sha256 == dist.identity.sha256
+
+
+def test_hub_cache_file_with_the_published_hash_is_used(torch_home, monkeypatch):
+    """The hub-cache path: a file whose SHA-256 has the spec's prefix is accepted (the spec's
+    prefix is set to the stand-in's own, which no real VGG16 file can be made to match)."""
+    path = torch_home / "hub" / "checkpoints" / lpips_net.VGG16_FILE.filename
+    torch.save(standin_vgg16_state(), path)
+    monkeypatch.setattr(lpips_net, "VGG16_FILE", dataclasses.replace(lpips_net.VGG16_FILE, sha256_prefix=file_sha256(path)[:8]))
+    dist = load_lpips()
+    assert dist.identity.weights == str(path) and not dist.identity.substitute
 
 
 def test_missing_weights_is_one_line_naming_the_file(torch_home):
-    with pytest.raises(MissingWeightsError, match=r"not found at .*hub/checkpoints/vgg16-397923af\.pth.*--substitute-weights") as e:
+    with pytest.raises(MissingWeightsError, match=r"not found at .*hub/checkpoints/vgg16-397923af\.pth.*STYLEGAN_EVAL_VGG16_WEIGHTS.*--substitute-weights") as e:
         load_lpips()
     assert "\n" not in str(e.value)
 
 
-def test_corrupt_weights_file_is_a_user_error(torch_home):
-    (torch_home / "hub" / "checkpoints" / "vgg16-397923af.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match=r"not a usable VGG16 weights file"):
+def test_named_file_that_does_not_exist_is_never_substituted(torch_home, monkeypatch):
+    monkeypatch.setenv("STYLEGAN_EVAL_VGG16_WEIGHTS", str(torch_home / "nowhere.pth"))
+    with pytest.raises(WeightsFileError, match=r"weights file .*nowhere\.pth \(STYLEGAN_EVAL_VGG16_WEIGHTS\) not found"):
         load_lpips(substitute=True)
+
+
+def test_corrupt_weights_file_is_a_user_error_even_with_substitute(torch_home):
+    (torch_home / "hub" / "checkpoints" / "vgg16-397923af.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsFileError, match=r"vgg16-397923af\.pth: not the official ImageNet VGG16"):
+        load_lpips(substitute=True)
+
+
+def test_wrong_keys_or_shapes_are_one_line(torch_home, monkeypatch):
+    path, state = write_standin_vgg16(torch_home, monkeypatch)
+    state["features.0.weight"] = torch.zeros(64, 3, 5, 5)
+    del state["classifier.6.bias"]
+    torch.save(state, path)
+    with pytest.raises(WeightsFileError, match=r"standin-vgg16\.pth: not a usable .* wrong tensor names or shapes \(1 missing \(e\.g\. classifier\.6\.bias\), 1 of the wrong shape \(e\.g\. features\.0\.weight: \[64, 3, 5, 5\], expected \[64, 3, 3, 3\]\)\)") as e:
+        load_lpips(substitute=True)
+    assert "\n" not in str(e.value)
 
 
 def test_substitute_is_labelled_seeded_and_uses_shipped_linear_layers(torch_home):
