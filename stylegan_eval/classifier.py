@@ -35,6 +35,7 @@ from stylegan_core.errors import CheckpointError, ConfigError, DatasetError
 from stylegan_core.seeding import derive_seed, torch_generator
 from stylegan_eval.images import area_downsample
 from stylegan_eval.records import file_sha256
+from stylegan_eval.weights import WeightsFileError, read_data
 
 FORMAT = "stylegan-eval-classifier"
 FORMAT_VERSION = 1
@@ -320,11 +321,11 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
         if f.read(4) != b"PK\x03\x04":
             raise CheckpointError(f"classifier {path}: not a classifier checkpoint (not a PyTorch zip archive)")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt archives raise many types; each becomes one line
-        if "Weights only load failed" in str(e):
-            raise CheckpointError(f"classifier {path}: refused, it contains pickled objects other than tensors") from None
-        raise CheckpointError(f"classifier {path}: unreadable (truncated or corrupt): {type(e).__name__}") from None
+        payload = read_data(path)  # torch.load(weights_only=True): never runs code from the file
+    except WeightsFileError as e:
+        raise CheckpointError(f"classifier {path}: {e}") from None
+    except OSError as e:
+        raise CheckpointError(f"classifier {path}: cannot read it ({e.strerror or type(e).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"classifier {path}: not a classifier checkpoint (no '{FORMAT}' marker); is it a generator?")
     if payload.get("format_version") != FORMAT_VERSION:

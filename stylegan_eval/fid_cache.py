@@ -2,7 +2,9 @@
 
 Both are small dictionaries of tensors (float64 sums of features, their count) written with
 `torch.save` to a temporary file and renamed into place, so a reader never sees a half-written
-file. Each entry is named after the SHA-256 of its key (a JSON-able dict: dataset fingerprint,
+file, and read back with `torch.load(weights_only=True)` (`stylegan_eval.weights.read_data`), so
+a planted file never runs code. The cache is optional: an entry that cannot be written (read-only
+folder, full disk) is a warning, and the value computed is still returned. Each entry is named after the SHA-256 of its key (a JSON-able dict: dataset fingerprint,
 number of images, feature extractor identity including its weights hash, ...) and stores the key
 itself, which is compared on load: a changed dataset, count or network gives a different name,
 and an entry whose stored key differs (or that cannot be read) is never used.
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 
 from stylegan_core.atomic import atomic_open
+from stylegan_eval.weights import WeightsFileError, read_data
 
 CACHE_VERSION = 1  # bump when the meaning of a stored entry changes
 
@@ -59,9 +62,16 @@ def atomic_save(obj: Any, path: Path) -> None:
         torch.save(obj, f)
 
 
-def save_entry(directory: str | os.PathLike, kind: str, key: dict[str, Any], payload: dict[str, Any]) -> Path:
+def save_entry(directory: str | os.PathLike, kind: str, key: dict[str, Any], payload: dict[str, Any]) -> Path | None:
+    """Store `payload` for `key`; the path written, or None with a RuntimeWarning when the folder
+    cannot be written (a cache is an optimisation: losing an entry must not lose the result)."""
     path = entry_path(directory, kind, key)
-    atomic_save({"cache_version": CACHE_VERSION, "key": key, "payload": payload}, path)
+    try:
+        atomic_save({"cache_version": CACHE_VERSION, "key": key, "payload": payload}, path)
+    except OSError as e:
+        warnings.warn(f"cache entry not saved: {path.parent} is not writable ({e.strerror or type(e).__name__}); "
+                      f"the result is unaffected, the next run recomputes it", RuntimeWarning, stacklevel=2)
+        return None
     return path
 
 
@@ -71,10 +81,12 @@ def load_entry(directory: str | os.PathLike, kind: str, key: dict[str, Any]) -> 
     if not path.is_file():
         return None
     try:
-        # Tensors and plain containers only: loading never runs code.
-        entry = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file is a cache miss, not a failure
-        warnings.warn(f"ignoring unreadable cache file {path} ({type(e).__name__})", RuntimeWarning, stacklevel=2)
+        entry = read_data(path)  # tensors and plain containers only: loading never runs code
+    except WeightsFileError as e:  # a truncated, foreign or planted file is a cache miss, not a failure
+        warnings.warn(f"ignoring unreadable cache file {path} ({e})", RuntimeWarning, stacklevel=2)
+        return None
+    except OSError as e:
+        warnings.warn(f"ignoring unreadable cache file {path} ({e.strerror or type(e).__name__})", RuntimeWarning, stacklevel=2)
         return None
     if not isinstance(entry, dict) or entry.get("cache_version") != CACHE_VERSION or entry.get("key") != key:
         return None
@@ -82,4 +94,7 @@ def load_entry(directory: str | os.PathLike, kind: str, key: dict[str, Any]) -> 
 
 
 def remove_entry(directory: str | os.PathLike, kind: str, key: dict[str, Any]) -> None:
-    entry_path(directory, kind, key).unlink(missing_ok=True)
+    try:
+        entry_path(directory, kind, key).unlink(missing_ok=True)
+    except OSError as e:  # a read-only cache keeps a stale progress entry: harmless, its key is exact
+        warnings.warn(f"cache entry not removed: {e.filename} ({e.strerror or type(e).__name__})", RuntimeWarning, stacklevel=2)

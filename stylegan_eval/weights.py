@@ -136,7 +136,8 @@ def read_data(path: str | os.PathLike) -> Any:
     """`torch.load(path, weights_only=True)` on the CPU: tensors and plain containers only.
 
     Raises WeightsFileError with a short reason ("contains pickled Python objects other than
-    tensors", "truncated or not a PyTorch file: ..."); callers put it into their own one line.
+    tensors", "truncated or not a PyTorch file: ..."), which callers put into their own one line;
+    FileNotFoundError, IsADirectoryError and PermissionError pass through.
     Every other torch.load of this package goes through here.
     """
     try:
@@ -149,6 +150,8 @@ def read_data(path: str | os.PathLike) -> Any:
         if "GLOBAL" in str(e) or "global" in str(e):
             raise WeightsFileError("it contains pickled Python objects other than tensors (refused, nothing was run)") from None
         raise WeightsFileError("not a PyTorch weights file (its pickle was refused, nothing was run)") from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise  # cannot open the file at all: the caller says which file and why
     except Exception as e:  # zip, EOF, unicode, memory errors from a damaged file all mean "unusable"
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
         detail = f"{type(e).__name__}: {first}" if first else type(e).__name__
@@ -171,6 +174,8 @@ def load_state_dict(file: WeightsFile) -> LoadedWeights:
     # it would only change the numbers, as any file the user controls can.
     try:
         state = read_data(path)
+    except OSError as e:
+        raise WeightsFileError(f"{path}: cannot read {spec.what} weights ({e.strerror or type(e).__name__})") from None
     except WeightsFileError as e:
         raise WeightsFileError(f"{path}: not a usable {spec.what} file: {e}; {_fix(file)}") from None
     if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):

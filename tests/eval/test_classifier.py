@@ -144,10 +144,10 @@ def test_load_refuses_bad_files(tmp_path):
     good = save_classifier(tmp_path / "c.pt", _tiny())
     data = good.read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="unreadable"):
+    with pytest.raises(CheckpointError, match=r"cut\.pt: truncated or not a PyTorch file"):
         load_classifier(tmp_path / "cut.pt")
     torch.save({"format": "stylegan-eval-classifier", "payload": zipfile.ZipInfo("x")}, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError, match="refused"):
+    with pytest.raises(CheckpointError, match=r"evil\.pt: it contains pickled Python objects other than tensors \(refused, nothing was run\)"):
         load_classifier(tmp_path / "evil.pt")
     payload = torch.load(good, weights_only=True)
     payload["state_dict"] = {k: v for k, v in list(payload["state_dict"].items())[1:]}
