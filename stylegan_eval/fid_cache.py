@@ -95,6 +95,8 @@ def load_entry(directory: str | os.PathLike, kind: str, key: dict[str, Any]) -> 
 
 def remove_entry(directory: str | os.PathLike, kind: str, key: dict[str, Any]) -> None:
     try:
-        entry_path(directory, kind, key).unlink(missing_ok=True)
+        entry_path(directory, kind, key).unlink()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # no such entry
     except OSError as e:  # a read-only cache keeps a stale progress entry: harmless, its key is exact
         warnings.warn(f"cache entry not removed: {e.filename} ({e.strerror or type(e).__name__})", RuntimeWarning, stacklevel=2)

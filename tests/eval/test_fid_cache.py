@@ -1,7 +1,8 @@
 """stylegan_eval.fid_cache and how compute_fid uses it: entries keyed by the dataset's content,
 the image count and the feature network; a hit skips the real images; a stale, foreign or
-corrupt entry is never used; writes are atomic."""
+corrupt entry is never used; writes are atomic; a cache that cannot be written is a warning."""
 
+import errno
 import os
 import shutil
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from stylegan_core import atomic
 from stylegan_core.data import open_dataset
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
@@ -125,3 +127,26 @@ def test_default_cache_dir_is_outside_the_package(monkeypatch, tmp_path):
     assert fid_cache.default_cache_dir() == tmp_path / "stylegan-eval"
     monkeypatch.setenv("STYLEGAN_EVAL_CACHE", str(tmp_path / "elsewhere"))
     assert fid_cache.default_cache_dir() == tmp_path / "elsewhere"
+
+
+def _file_where_the_folder_goes(tmp_path, monkeypatch):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    return tmp_path / "blocker" / "cache"
+
+
+def _disk_full(tmp_path, monkeypatch):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
+    return tmp_path / "c"
+
+
+@pytest.mark.parametrize("make_cache", [_file_where_the_folder_goes, _disk_full], ids=["not-a-folder", "disk-full"])
+def test_unwritable_cache_is_a_warning_and_the_value_is_returned(G, data_dir, tmp_path, monkeypatch, make_cache):
+    expected = fid(G, data_dir, tmp_path / "ok").value
+    cache = make_cache(tmp_path, monkeypatch)
+    with pytest.warns(RuntimeWarning, match=r"cache entry not saved: .* is not writable \((Not a directory|File exists|No space left on device)\); the result is unaffected"):
+        result = fid(G, data_dir, cache)
+    assert result.value == pytest.approx(expected, rel=1e-12) and not result.extras["cache_hit"]
+    assert not [p for p in tmp_path.rglob("*.tmp")]  # the failed write left no temporary behind
