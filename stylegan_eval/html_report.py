@@ -118,7 +118,7 @@ def _make_figures(inputs: ReportInputs, frame, fig_dir: Path, opts: ReportOption
                 base = Path(lr.source.rsplit(":", 1)[0]).parent
                 p = F.dists_path(lr.record, base)
                 if p is not None:
-                    dists[metric] = np.load(p)
+                    dists[metric] = np.load(p, allow_pickle=False)
         if dists:
             figs.append(F.ppl_histogram(model, dists, fig_dir / f"ppl_hist_{i}.png"))
         ent = {s: F.entropies_of(recs[f"ls_{s}"].record) if f"ls_{s}" in recs else None for s in ("z", "w")}

@@ -172,7 +172,7 @@ def _as_shared(arrays: dict[str, np.ndarray], folder: str) -> dict[str, np.ndarr
     for key, a in arrays.items():
         path = os.path.join(folder, f"{key}.npy")
         np.save(path, np.ascontiguousarray(a))
-        shared[key] = np.load(path, mmap_mode="r")
+        shared[key] = np.load(path, mmap_mode="r", allow_pickle=False)
     return shared
 
 
