@@ -20,13 +20,15 @@ builds the matching `Generator` (from G_style with its G_mapping and G_synthesis
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from stylegan_core.discriminator import Discriminator, DiscriminatorConfig
 from stylegan_core.errors import CheckpointError
-from stylegan_core.formats.official_tf import TFNetwork
+from stylegan_core.formats.description import FileDescription, NetworkDescription
+from stylegan_core.formats.official_tf import FORMAT, TFNetwork, file_sha256, read_official_pickle
 from stylegan_core.generator import Generator, GeneratorConfig
 from stylegan_core.mapping import MappingConfig
 from stylegan_core.synthesis import SynthesisConfig
@@ -281,3 +283,100 @@ def official_discriminator(d: TFNetwork) -> Discriminator:
         raise CheckpointError(f"official discriminator network {d.name!r}: lod out of range")
     D.load_state_dict(state, strict=True)
     return D.eval().requires_grad_(False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files: what load_generator, load_discriminator, checkpoint_info and inspect need.
+
+
+def _pick(path, kind: str) -> TFNetwork:
+    """Gs (never the training copy G) or D of a (G, D, Gs) file; a single Network of that kind."""
+    nets = read_official_pickle(path)
+    if len(nets) == 3:
+        return nets[2] if kind == "G_style" else nets[1]
+    (net,) = nets
+    if net.build_func_name != kind:
+        what = "generator" if kind == "G_style" else "discriminator"
+        raise CheckpointError(f"official pickle {path}: holds one {net.build_func_name} network "
+                              f"({net.name!r}), not a {what}")
+    return net
+
+
+def load_official_generator(path) -> Generator:
+    """Gs of an official pickle as a project Generator (eval mode, CPU, no gradients)."""
+    return official_generator(_pick(path, "G_style"))
+
+
+def load_official_discriminator(path) -> Discriminator:
+    """D of an official pickle (or a single D_basic file) as a project Discriminator."""
+    return official_discriminator(_pick(path, "D_basic"))
+
+
+def official_checkpoint_info(path) -> dict:
+    """`checkpoint_info` of an official pickle: the configs it maps to and where it came from."""
+    nets = read_official_pickle(path)
+    names = [n.name for n in nets]
+    config: dict = {"preset": None}
+    gs = nets[2] if len(nets) == 3 else (nets[0] if nets[0].build_func_name == "G_style" else None)
+    if gs is not None:
+        gen, trunc = generator_config(gs)
+        config["generator"] = gen.to_dict()
+        config["truncation_defaults"] = {"psi": trunc.psi, "cutoff": trunc.cutoff}
+    d = nets[1] if len(nets) == 3 else (nets[0] if nets[0].build_func_name == "D_basic" else None)
+    if d is not None:
+        config["discriminator"] = discriminator_config(d).to_dict()
+    config["source"] = {"format": FORMAT, "networks": names}
+    return {"path": str(path), "preset": None, "config": config, "progress": {}, "format": FORMAT,
+            "format_version": None, "contents": sorted(names)}
+
+
+def describe_official(path) -> FileDescription:
+    """Networks, sizes and truncation defaults of an official pickle, read as data only."""
+    nets = read_official_pickle(path)
+    described, facts = [], {}
+    for net in nets:
+        kw = net.static_kwargs
+        details = {"resolution": kw.get("resolution"), "components": sorted(net.components)}
+        if net.build_func_name == "G_style":
+            try:
+                cfg, trunc = generator_config(net)
+            except CheckpointError as e:
+                details["unsupported"] = str(e)
+            else:
+                details |= {"z_dim": cfg.mapping.z_dim, "w_dim": cfg.mapping.w_dim, "num_ws": cfg.synthesis.num_ws,
+                            "mapping_layers": cfg.mapping.num_layers}
+                facts |= {"resolution": cfg.synthesis.resolution, "truncation_psi": trunc.psi,
+                          "truncation_cutoff": trunc.cutoff}
+        elif net.build_func_name == "D_basic":
+            details["mbstd_group_size"] = kw.get("mbstd_group_size", D_BASIC_DEFAULTS["mbstd_group_size"])
+        described.append(NetworkDescription(
+            name=net.name, kind=net.build_func_name, parameters=net.num_values(trainable=True),
+            buffers=net.num_values(trainable=False), details=details))
+    notes = ["read as data: build_module_src (the network's source) is never executed"]
+    if len(nets) == 3:
+        notes.insert(0, "metrics, generate and convert use Gs (the averaged generator), not G")
+    path = Path(path)
+    return FileDescription(path=str(path), format=FORMAT, sha256=file_sha256(path), size_bytes=path.stat().st_size,
+                           networks=tuple(described), facts=facts, notes=tuple(notes))
+
+
+def convert_official(src, dst) -> str:
+    """Write the networks of official pickle `src` as a project checkpoint `dst` (G_ema = Gs; G
+    and D when the file has them); returns a one-line summary."""
+    from stylegan_core.checkpoint import save_checkpoint
+
+    nets = read_official_pickle(src)
+    info = official_checkpoint_info(src)
+    if "generator" not in info["config"]:
+        raise CheckpointError(f"official pickle {src}: holds no generator to convert")
+    cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
+    state = {"config": {**info["config"], "source": {**info["config"]["source"], "sha256": file_sha256(src)}},
+             "progress": {}}
+    if len(nets) == 3:
+        state |= {"G": cpu(official_generator(nets[0])), "D": cpu(official_discriminator(nets[1])),
+                  "G_ema": cpu(official_generator(nets[2]))}
+    else:
+        state["G_ema"] = cpu(official_generator(nets[0]))
+    save_checkpoint(dst, state)
+    return f"{', '.join(k for k in ('G_ema', 'G', 'D') if k in state)} ({'G_ema = Gs, ' if len(nets) == 3 else ''}" \
+           f"{info['config']['generator']['synthesis']['resolution']}px)"
