@@ -19,7 +19,6 @@ source text stays inert. Arrays must be plain numeric arrays (no object dtype).
 """
 
 import hashlib
-import io
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -159,9 +158,9 @@ def read_official_pickle(path: str | os.PathLike) -> tuple[TFNetwork, ...]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"official pickle {path}: no such file")
-    data = path.read_bytes()
     try:
-        obj = _OfficialUnpickler(io.BytesIO(data)).load()
+        with open(path, "rb") as f:
+            obj = _OfficialUnpickler(f).load()
     except pickle.UnpicklingError as e:
         text = str(e)
         if text.startswith("refused"):
@@ -170,7 +169,8 @@ def read_official_pickle(path: str | os.PathLike) -> tuple[TFNetwork, ...]:
                 "allowed); nothing from the file was run"
             ) from None
         raise CheckpointError(f"official pickle {path}: unreadable (truncated or corrupt): {text[:160]}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as e:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError, OverflowError,
+            RecursionError) as e:
         raise CheckpointError(
             f"official pickle {path}: unreadable (truncated or corrupt): {type(e).__name__}: {str(e)[:160]}"
         ) from None
