@@ -149,3 +149,30 @@ def test_generate_and_ls_take_official_pickles(snapshot, tmp_path, capsys):
     assert "use a multiple of 4" in _error(capsys, [*base, "--batch", "6"])
     assert "expected one D_basic network" in _error(capsys, ["ls", "--ckpt", str(path), "--classifier", str(path),
                                                               "--num-samples", "8", "--device", "cpu"])
+
+
+class _Payload:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.path}",)
+
+
+def test_unsafe_or_truncated_pickles_are_one_line_errors_in_every_command(snapshot, tmp_path, capsys):
+    path, G, D, Gs = snapshot
+    marker = tmp_path / "marker"
+    gs = op.generator_network(Gs)
+    gs.variables.append(("payload", _Payload(marker)))
+    evil = op.dump((gs, op.discriminator_network(D), gs), tmp_path / "evil.pkl")
+    cut = tmp_path / "cut.pkl"
+    cut.write_bytes(path.read_bytes()[:2000])
+    for args in (["inspect", "{}"], ["convert", "{}", str(tmp_path / "o.pt")],
+                 ["generate", "grid", "--ckpt", "{}", "--seeds", "0", "--out", str(tmp_path / "x.png"), "--device", "cpu"],
+                 ["ppl", "--ckpt", "{}", "--num-samples", "2", "--device", "cpu"]):
+        err = _error(capsys, [a.format(evil) for a in args])
+        assert "refused global" in err and "system" in err and "nothing from the file was run" in err
+        assert "unreadable (truncated or corrupt)" in _error(capsys, [a.format(cut) for a in args])
+    assert not marker.exists()
