@@ -1,4 +1,11 @@
-from stylegan_core.checkpoint import checkpoint_info, load_checkpoint, load_generator, save_checkpoint, save_generator
+from stylegan_core.checkpoint import (
+    checkpoint_info,
+    load_checkpoint,
+    load_discriminator,
+    load_generator,
+    save_checkpoint,
+    save_generator,
+)
 from stylegan_core.discriminator import Discriminator, DiscriminatorConfig
 from stylegan_core.generator import Generator, GeneratorConfig, mixing_regularization, style_mix
 from stylegan_core.mapping import MappingConfig, MappingNetwork, truncate

@@ -30,6 +30,7 @@ import torch
 
 from stylegan_core.atomic import atomic_open
 from stylegan_core.errors import CheckpointError, ConfigError
+from stylegan_core.formats.official_tf import is_official_pickle
 
 FORMAT = "stylegan-eval-checkpoint"
 FORMAT_VERSION = 1
@@ -195,9 +196,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 def checkpoint_info(path: str | os.PathLike) -> dict:
     """Config and progress of a checkpoint without reading its weights into memory.
 
-    Returns {"path", "preset", "config", "progress", "format_version", "contents"}.
+    Returns {"path", "preset", "config", "progress", "format_version", "contents"}. For an
+    official StyleGAN TF pickle: the configs it maps to, "format" and its truncation defaults.
     """
     path = resolve_checkpoint(path)
+    if is_official_pickle(path):
+        from stylegan_core.formats.official_tf_networks import official_checkpoint_info
+
+        return official_checkpoint_info(path)
     state = _decode(path, _read_payload(path, mmap=True))
     return {
         "path": str(path),
@@ -207,6 +213,57 @@ def checkpoint_info(path: str | os.PathLike) -> dict:
         "format_version": FORMAT_VERSION,
         "contents": sorted(k for k in state if k not in ("config", "progress")),
     }
+
+
+def is_project_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether `path` is a zip archive as `torch.save` writes it (checked by content)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def _resolution(config: dict, key: str):
+    section = config.get("discriminator") if key == "D" else config.get("generator", {}).get("synthesis")
+    return section.get("resolution") if isinstance(section, dict) else None
+
+
+def describe_checkpoint(path: str | os.PathLike):
+    """A `FileDescription` of a project checkpoint: its networks, sizes and progress."""
+    from stylegan_core.discriminator import Discriminator, DiscriminatorConfig
+    from stylegan_core.formats.description import FileDescription, NetworkDescription
+    from stylegan_core.formats.official_tf import file_sha256
+
+    path = resolve_checkpoint(path)
+    state = load_checkpoint(path)
+    config, nets = state["config"], []
+    for key in ("G_ema", "G", "D"):
+        if key not in state:
+            continue
+        module = None
+        try:
+            if key == "D" and isinstance(config.get("discriminator"), dict):
+                module = Discriminator(DiscriminatorConfig.from_dict(config["discriminator"]))
+            elif key != "D":
+                module = _generator_from_config(path, config)
+        except (CheckpointError, TypeError, ValueError):
+            module = None
+        names = {n for n, _ in module.named_parameters()} if module is not None else set(state[key])
+        tensors = {k: v for k, v in state[key].items() if isinstance(v, torch.Tensor)}
+        nets.append(NetworkDescription(
+            name=key, kind="Discriminator" if key == "D" else "Generator",
+            parameters=sum(v.numel() for k, v in tensors.items() if k in names),
+            buffers=sum(v.numel() for k, v in tensors.items() if k not in names),
+            details={"resolution": _resolution(config, key)}))
+    facts = {"preset": config.get("preset"), "images_shown": state["progress"].get("nimg")}
+    if "truncation_defaults" in config:
+        facts |= {f"truncation_{k}": v for k, v in config["truncation_defaults"].items()}
+    if isinstance(config.get("source"), dict):
+        facts["converted_from"] = config["source"].get("format")
+    return FileDescription(path=str(path), format=FORMAT, sha256=file_sha256(path), size_bytes=path.stat().st_size,
+                           networks=tuple(nets), facts=facts,
+                           notes=("loads with torch.load(weights_only=True): tensors and JSON only",))
 
 
 def _generator_from_config(path: Path, config: dict):
@@ -221,8 +278,13 @@ def _generator_from_config(path: Path, config: dict):
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """The EMA generator of a checkpoint (or a run folder's latest snapshot), in eval mode on
-    `device`, with gradients disabled; at the level of detail (lod) it was saved with."""
+    `device`, with gradients disabled; at the level of detail (lod) it was saved with.
+    An official StyleGAN TF pickle (recognised by content) gives its Gs, read as data only."""
     path = resolve_checkpoint(path)
+    if is_official_pickle(path):
+        from stylegan_core.formats.official_tf_networks import load_official_generator
+
+        return load_official_generator(path).to(device)
     state = load_checkpoint(path)
     G = _generator_from_config(path, state["config"])
     try:
@@ -232,6 +294,28 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
         detail = " ".join(line.strip() for line in first[:3])[:300]
         raise CheckpointError(f"checkpoint {path}: G_ema weights do not fit its generator config: {detail}") from None
     return G.to(device).eval().requires_grad_(False)
+
+
+def load_discriminator(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """The discriminator D of a training checkpoint (or run folder), or of an official StyleGAN
+    TF pickle, in eval mode on `device` with gradients disabled."""
+    from stylegan_core.discriminator import Discriminator, DiscriminatorConfig
+
+    path = resolve_checkpoint(path)
+    if is_official_pickle(path):
+        from stylegan_core.formats.official_tf_networks import load_official_discriminator
+
+        return load_official_discriminator(path).to(device)
+    state = load_checkpoint(path)
+    if "D" not in state or not isinstance(state["config"].get("discriminator"), dict):
+        raise CheckpointError(f"checkpoint {path}: holds no discriminator (a generator-only checkpoint)")
+    try:
+        D = Discriminator(DiscriminatorConfig.from_dict(state["config"]["discriminator"]))
+        D.load_state_dict(state["D"], strict=True)
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        detail = " ".join(str(e).strip().splitlines()[:2])[:300]
+        raise CheckpointError(f"checkpoint {path}: discriminator config or weights unusable: {detail}") from None
+    return D.to(device).eval().requires_grad_(False)
 
 
 def save_generator(path: str | os.PathLike, G, preset: str | None = None) -> Path:

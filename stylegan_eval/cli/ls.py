@@ -15,6 +15,9 @@ EPILOG = """examples:
   stylegan-eval ls --ckpt runs/F-cpu32/snapshot-0000100000.pt --classifier clf.pt --num-samples 10000 \\
       --results results.jsonl
 
+  # the paper's 40 CelebA-HQ classifiers (a folder of the official .pkl files) on an official model
+  stylegan-eval ls --ckpt karras2019stylegan-ffhq-1024x1024.pkl --classifier celebahq-classifiers/ --jobs 16
+
   # several GPUs share sampling and classification (the value does not depend on their number)
   torchrun --nproc_per_node 4 -m stylegan_eval.cli ls --ckpt runs/F --classifier clf256.pt --jobs 16
 """
@@ -32,7 +35,9 @@ def register(subparsers) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--ckpt", required=True, metavar="PATH", help="checkpoint file or run folder (its latest snapshot)")
-    p.add_argument("--classifier", required=True, metavar="PATH", help="classifier file from `stylegan-eval classifier train`")
+    p.add_argument("--classifier", required=True, nargs="+", metavar="PATH",
+                   help="classifier file from `stylegan-eval classifier train`, or the paper's official "
+                   "classifiers: a folder of celebahq-classifier-NN-NAME.pkl files, or such files")
     p.add_argument("--num-samples", type=int, default=200_000, help="generated images (the paper: 200,000)")
     p.add_argument("--num-keep", type=int, default=None, help="most confident samples kept per attribute; default: half")
     p.add_argument("--batch", type=int, default=64, help="images per batch and process (does not change the value)")
@@ -63,10 +68,22 @@ def _table(records) -> str:
     return "\n".join(lines)
 
 
+def _load_classifier(paths: list[str], device):
+    """One project classifier file, or official classifier pickles (files and/or folders)."""
+    from pathlib import Path
+
+    from stylegan_core.formats.official_tf import is_official_pickle
+    from stylegan_eval.classifier import load_classifier
+    from stylegan_eval.official_classifiers import load_official_classifiers
+
+    if len(paths) == 1 and Path(paths[0]).is_file() and not is_official_pickle(paths[0]):
+        return load_classifier(paths[0], device=device)
+    return load_official_classifiers(paths, device=device)
+
+
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
     from stylegan_core.errors import ConfigError
-    from stylegan_eval.classifier import load_classifier
     from stylegan_eval.records import append_jsonl
     from stylegan_eval.separability import compute_separability
 
@@ -76,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
     device = distributed.default_device(args.device)
     distributed.init(device)
     gen = load_checkpoint_generator(args.ckpt, args.label, device)
-    classifier = load_classifier(args.classifier, device=device)
+    classifier = _load_classifier(args.classifier, device)
+    group = getattr(classifier, "group_size", 1)
+    if group > 1 and args.batch % group:
+        raise ConfigError(f"--batch {args.batch}: the classifiers' minibatch-stddev groups hold {group} samples; "
+                          f"use a multiple of {group} so the value does not depend on the batch size")
     records = compute_separability(
         gen.G,
         classifier,
