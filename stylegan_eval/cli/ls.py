@@ -5,7 +5,7 @@ import argparse
 import json
 
 from stylegan_eval.cli import HelpFormatter
-from stylegan_eval.cli.common import add_device, add_label, add_output, add_seed, load_checkpoint_generator
+from stylegan_eval.cli.common import add_device, add_label, add_model_source, add_output, add_seed, load_generator_option
 
 EPILOG = """examples:
   # the paper's protocol: 200,000 images, the 100,000 most confident kept per attribute
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--ckpt", required=True, metavar="PATH", help="checkpoint file or run folder (its latest snapshot)")
+    add_model_source(p)
     p.add_argument("--classifier", required=True, metavar="PATH", help="classifier file from `stylegan-eval classifier train`")
     p.add_argument("--num-samples", type=int, default=200_000, help="generated images (the paper: 200,000)")
     p.add_argument("--num-keep", type=int, default=None, help="most confident samples kept per attribute; default: half")
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--spaces must be z, w or z,w; got {args.spaces!r}")
     device = distributed.default_device(args.device)
     distributed.init(device)
-    gen = load_checkpoint_generator(args.ckpt, args.label, device)
+    gen = load_generator_option(args, device)
     classifier = load_classifier(args.classifier, device=device)
     records = compute_separability(
         gen.G,
