@@ -18,6 +18,10 @@ EPILOG = """examples:
   # several GPUs share the samples (the value does not depend on their number)
   torchrun --nproc_per_node 4 -m stylegan_eval.cli ppl --ckpt runs/F/snapshot.pt --results results.jsonl
 
+  # a StyleGAN2-ADA pickle (EXECUTES its stored code; NVlabs' repository on PYTHONPATH), or your own generator
+  PYTHONPATH=stylegan2-ada-pytorch stylegan-eval ppl --ckpt ffhq.pkl --trust-pickle-code
+  stylegan-eval ppl --generator mypkg.models:make_generator
+
 Generators smaller than 32x32 give LPIPS too small an image after the face crop: add --no-crop.
 """
 
