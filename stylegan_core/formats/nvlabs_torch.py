@@ -255,7 +255,7 @@ class ModelFileInfo:
 
 
 _HEADLINE_KWARGS = ("z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels")
-_REPOS = {"stylegan2-ada": "NVlabs stylegan2-ada-pytorch", "stylegan3": "NVlabs stylegan3"}
+_FORMAT_NAMES = {"stylegan2-ada": "StyleGAN2-ADA", "stylegan3": "StyleGAN3", "unknown": "NVlabs-style (torch_utils.persistence)"}
 
 
 def source_origin(src: str) -> tuple[str, str]:
@@ -307,6 +307,18 @@ def _init_kwargs(state: dict) -> dict:
     return out
 
 
+def _generator(networks) -> NetworkInfo | None:
+    return next((n for n in networks if n.name == "G_ema"), None) or next((n for n in networks if n.name == "G"), None)
+
+
+def _repository(gen: NetworkInfo | None) -> str:
+    """The repository whose code runs the generator, from its recognised module."""
+    for repo in ("NVlabs stylegan2-ada-pytorch", "NVlabs stylegan3"):
+        if gen is not None and gen.module.endswith(repo):
+            return repo
+    return "NVlabs stylegan2-ada-pytorch or stylegan3"
+
+
 def describe(path: str | os.PathLike) -> ModelFileInfo:
     """What an NVlabs StyleGAN2-ADA / StyleGAN3 pickle holds, read as data (nothing runs):
     format, networks (class, defining module, parameter counts, constructor arguments),
@@ -315,24 +327,23 @@ def describe(path: str | os.PathLike) -> ModelFileInfo:
     data = read_persistence_pickle(path)
     if not isinstance(data, dict) or not any(isinstance(data.get(k), PersistentObject) for k in NETWORK_KEYS):
         raise CheckpointError(f"{path}: a pickle, but not an NVlabs network snapshot (no G, D or G_ema network in it)")
-    networks, formats, notes = [], [], []
+    networks, notes = [], []
     for key in NETWORK_KEYS:
         obj = data.get(key)
         if not isinstance(obj, PersistentObject):
             continue
-        fmt, module = source_origin(obj.module_src)
-        formats.append(fmt)
+        _, module = source_origin(obj.module_src)
         params, bufs = _count(obj)
         networks.append(NetworkInfo(key, obj.class_name, module, params, bufs, _init_kwargs(obj.state)))
         if key == "augment_pipe" and isinstance(obj.state.get("_buffers", {}).get("p"), torch.Tensor):
             notes.append(f"augment_pipe p = {float(obj.state['_buffers']['p']):.4f} (ADA augmentation probability)")
         if obj.version != 6:
             notes.append(f"{key}: persistence version {obj.version!r} (NVlabs releases write 6)")
-    known = [f for f in formats if f != "unknown"]
-    fmt = known[0] if known and all(f == known[0] for f in known) else "unknown"
+    gen = _generator(networks)
+    # The generator decides the format (StyleGAN3 snapshots hold a StyleGAN2 discriminator).
+    fmt = source_origin(data[gen.name].module_src)[0] if gen else "unknown"
     if fmt == "unknown":
-        notes.append("torch_utils.persistence pickle whose network source is not a recognised NVlabs release")
-    gen = next((n for n in networks if n.name == "G_ema"), None) or next((n for n in networks if n.name == "G"), None)
+        notes.append("torch_utils.persistence pickle whose generator source is not a recognised NVlabs release")
     resolution = gen.init_kwargs.get("img_resolution") if gen else None
     if gen and gen.init_kwargs.get("c_dim"):
         notes.append(f"conditional generator: {gen.init_kwargs['c_dim']} classes (run one with --class)")
@@ -340,7 +351,7 @@ def describe(path: str | os.PathLike) -> ModelFileInfo:
     if isinstance(ts, dict):
         labels = "labels used" if ts.get("use_labels") else "no labels"
         notes.append(f"training set: {ts.get('path')} ({labels}, x-flips {'on' if ts.get('xflip') else 'off'})")
-    notes.append(f"running it executes the module source stored in the file: needs the {_REPOS.get(fmt, 'NVlabs')} "
+    notes.append(f"running it executes the module source stored in the file: needs the {_repository(gen)} "
                  "repository importable and --trust-pickle-code")
     return ModelFileInfo(str(path), fmt, tuple(networks), resolution, None, file_sha256(path), tuple(notes))
 
@@ -466,12 +477,12 @@ class NVlabsGenerator(nn.Module):
 
 def refusal(info: ModelFileInfo) -> str:
     """The one line shown for an NVlabs pickle when its code is not trusted."""
-    gen = next((n for n in info.networks if n.name == "G_ema"), None) or next((n for n in info.networks if n.name == "G"), None)
+    gen = _generator(info.networks)
     what = f"{gen.name}: {gen.class_name} {info.resolution}x{info.resolution}, {gen.params:,} parameters" if gen else "no generator"
-    repo = _REPOS.get(info.format, "NVlabs")
-    return (f"{info.path} is a {info.format} PyTorch network pickle ({what}); running it EXECUTES the Python code "
-            f"stored in the file: if you trust it, put the {repo} repository (dnnlib/, torch_utils/) on PYTHONPATH "
-            "and add --trust-pickle-code (`stylegan-eval inspect` shows the file without running it)")
+    return (f"{info.path} is a {_FORMAT_NAMES[info.format]} PyTorch network pickle ({what}); running it EXECUTES the "
+            f"Python code stored in the file: if you trust it, put the {_repository(gen)} repository (dnnlib/, "
+            "torch_utils/) on PYTHONPATH and add --trust-pickle-code (`stylegan-eval inspect` shows the file "
+            "without running it)")
 
 
 def load_nvlabs_generator(path: str | os.PathLike, trust_code: bool = False, class_idx: int | None = None,

@@ -99,7 +99,7 @@ def test_nvlabs_pickle_without_the_flag_is_one_line(nvlabs, tmp_path, capsys):
     out = tmp_path / "g.png"
     assert main(["generate", "grid", "--ckpt", str(nvlabs.path), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "is a stylegan2-ada PyTorch network pickle" in err and "--trust-pickle-code" in err
+    assert "\n" not in err and "is a StyleGAN2-ADA PyTorch network pickle" in err and "--trust-pickle-code" in err
     assert not out.exists() and not (nvlabs.root / "marker").exists()
 
 

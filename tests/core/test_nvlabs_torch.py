@@ -21,6 +21,7 @@ from stylegan_core.formats.nvlabs_torch import (
     is_nvlabs_torch_pickle,
     load_nvlabs_generator,
     read_persistence_pickle,
+    source_origin,
 )
 from stylegan_core.sampling import generate_images
 
@@ -137,7 +138,7 @@ def test_without_trust_one_line_says_what_it_is_and_how_to_run_it(make):
         with pytest.raises(UntrustedPickleError) as e:
             load()
         msg = str(e.value)
-        assert "\n" not in msg and "is a stylegan2-ada PyTorch network pickle (G_ema: Generator 16x16" in msg
+        assert "\n" not in msg and "is a StyleGAN2-ADA PyTorch network pickle (G_ema: Generator 16x16" in msg
         assert "EXECUTES the Python code stored in the file" in msg and "--trust-pickle-code" in msg
         assert "stylegan2-ada-pytorch repository" in msg
     assert not ran(built)
@@ -218,3 +219,15 @@ def test_class_for_an_unconditional_model_is_an_error(make):
     built = make()
     with pytest.raises(ConfigError, match="--class 1 does not fit the generator: it is unconditional"):
         load_nvlabs_generator(built.path, trust_code=True, class_idx=1)
+
+
+@pytest.mark.parametrize("src, fmt, module", [
+    ("class SynthesisInput\nfiltered_lrelu\nupdate_emas", "stylegan3", "training/networks_stylegan3.py of NVlabs stylegan3"),
+    ("class SynthesisBlock\ndef modulated_conv2d\nupdate_emas", "stylegan2-ada", "training/networks_stylegan2.py of NVlabs stylegan3"),
+    ("class SynthesisBlock\ndef modulated_conv2d\nskip_w_avg_update", "stylegan2-ada",
+     "training/networks.py of NVlabs stylegan2-ada-pytorch"),
+    ("class AugmentPipe", "unknown", "training/augment.py of NVlabs"),
+    ("class Mine:\n    pass", "unknown", "unrecognised module, 2 source lines"),
+])
+def test_source_origin(src, fmt, module):
+    assert source_origin(src) == (fmt, module)
