@@ -179,11 +179,15 @@ def _import_module(module: str, spec: str):
         path = Path(module)
         if not path.is_file():
             raise GeneratorInterfaceError(f"--generator {spec}: no such file {path}")
-        mod_name = f"stylegan_eval_user_generator_{path.stem}"
+        mod_name = f"user_generator_{path.stem}"
         loader_spec = importlib.util.spec_from_file_location(mod_name, path)
         mod = importlib.util.module_from_spec(loader_spec)
-        sys.modules[mod_name] = mod
-        loader_spec.loader.exec_module(mod)
+        sys.modules[mod_name] = mod  # dataclasses and pickling look their module up here
+        try:
+            loader_spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules[mod_name]
+            raise
         return mod
     return importlib.import_module(module)
 
