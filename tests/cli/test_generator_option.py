@@ -116,3 +116,18 @@ def test_nvlabs_pickle_with_the_flag(nvlabs, tmp_path, torch_home, capsys):
     rec = json.loads(capsys.readouterr().out)
     assert rec["model"] == "ffhq-tiny" and rec["checkpoint"] == str(nvlabs.path) and len(rec["checkpoint_sha256"]) == 64
     assert np.isfinite(rec["value"])
+
+
+def test_conditional_nvlabs_pickle_is_labelled_by_class(tmp_path, monkeypatch, request, capsys):
+    from stylegan_eval.cli.common import load_checkpoint_generator
+
+    request.addfinalizer(forget_modules)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    built = build_pickle(tmp_path, name="cond.pkl", c_dim=3)
+    forget_modules()
+    loaded = load_checkpoint_generator(str(built.path), None, "cpu", trust_pickle_code=True, class_idx=1)
+    assert loaded.label == "cond-class1" and loaded.G.class_idx == 1 and loaded.preset is None
+    assert main(["generate", "grid", "--ckpt", str(built.path), "--trust-pickle-code", "--out", str(tmp_path / "g.png")]) == 2
+    assert "conditional (3 classes): pick one with --class 0..2" in capsys.readouterr().err
+    assert main(["generate", "grid", "--ckpt", str(built.path), "--trust-pickle-code", "--class", "2",
+                 "--seeds", "0-1", "--out", str(tmp_path / "g.png")]) == 0
