@@ -17,3 +17,4 @@ from stylegan_core.synthetic import SYNTH_ATTRIBUTES, synthesize_dataset
 from stylegan_core.sampling import generate_images, image_grid, save_image_grid, style_mixing_figure, z_from_seeds
 from stylegan_core.schedule import SCHEDULES, TrainingConfig, schedule_at, training_config
 from stylegan_core.training import TrainResult, train
+from stylegan_core.interface import GeneratorInterface, GeneratorInterfaceError, check_generator, generator_from_callable

@@ -276,15 +276,24 @@ def _generator_from_config(path: Path, config: dict):
     return Generator(gen_config)
 
 
-def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", *,
+                   trust_pickle_code: bool = False, class_idx: int | None = None):
     """The EMA generator of a checkpoint (or a run folder's latest snapshot), in eval mode on
     `device`, with gradients disabled; at the level of detail (lod) it was saved with.
-    An official StyleGAN TF pickle (recognised by content) gives its Gs, read as data only."""
+
+    An official StyleGAN TF pickle (recognised by content) gives its Gs, read as data only.
+    An NVlabs StyleGAN2-ADA / StyleGAN3 pickle runs only with trust_pickle_code=True (it EXECUTES
+    the code stored in the file) and returns its G_ema adapted to the generator interface
+    (class_idx: the label of a conditional model); without it, one line says what the file is."""
     path = resolve_checkpoint(path)
     if is_official_pickle(path):
         from stylegan_core.formats.official_tf_networks import load_official_generator
 
         return load_official_generator(path).to(device)
+    from stylegan_core.formats.nvlabs_torch import is_nvlabs_torch_pickle, load_nvlabs_generator
+
+    if is_nvlabs_torch_pickle(path):
+        return load_nvlabs_generator(path, trust_pickle_code, class_idx, device)
     state = load_checkpoint(path)
     G = _generator_from_config(path, state["config"])
     try:

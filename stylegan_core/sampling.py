@@ -98,7 +98,7 @@ def synthesize_ws(G, ws: torch.Tensor, noise_seeds, noise_mode: str = "const", b
 
 
 def generate_images(
-    G,  # a generator honouring the interface in DESIGN.md
+    G,  # a generator honouring stylegan_core.interface.GeneratorInterface
     seeds,  # iterable of ints in [0, 2**32); image k is a function of seeds[k] only
     truncation_psi: float = DEFAULT_TRUNCATION_PSI,  # 1 = no truncation (what metrics use)
     truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,  # truncate layers [0, cutoff); None = all

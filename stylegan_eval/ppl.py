@@ -287,7 +287,7 @@ def compute_ppl(
     save_dists: str | os.PathLike | None = None,  # write all num_samples distances (.npy), rank 0
     progress: bool = True,  # tqdm bar on rank 0
 ) -> ResultRecord:
-    """PPL of generator G (DESIGN.md interface). Under torchrun every rank measures its share of
+    """PPL of generator G (a stylegan_core.GeneratorInterface). Under torchrun every rank measures its share of
     sample indices and every rank returns the same record (callers report on rank 0).
 
     Raises ConfigError for bad parameters, MissingWeightsError without LPIPS weights (unless

@@ -277,7 +277,7 @@ def _per_sample_noise(noise_shapes, seed: int, indices, device: torch.device) ->
 
 @torch.no_grad()
 def sample_latents_and_probs(
-    G: torch.nn.Module,  # generator interface of DESIGN.md
+    G: torch.nn.Module,  # honours stylegan_core.GeneratorInterface
     classifier: torch.nn.Module,  # AttributeClassifier: images [-1, 1] at .resolution -> logits [N, A]
     num_samples: int,  # images to generate (shared across ranks)
     batch_size: int,  # per rank; does not change the result
@@ -331,7 +331,7 @@ def sample_latents_and_probs(
 
 
 def compute_separability(
-    G: torch.nn.Module,  # generator interface of DESIGN.md
+    G: torch.nn.Module,  # honours stylegan_core.GeneratorInterface
     classifier: torch.nn.Module,  # AttributeClassifier (stylegan_eval.classifier)
     num_samples: int = 200_000,  # generated images (the paper: 200,000)
     num_keep: int | None = None,  # most confident samples kept per attribute; None = half (paper: 100,000)

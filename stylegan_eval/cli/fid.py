@@ -5,7 +5,7 @@ import argparse
 
 from stylegan_eval.cli import HelpFormatter
 from stylegan_eval.cli.common import (
-    add_device, add_label, add_output, add_seed, add_substitute, emit_record, load_checkpoint_generator,
+    add_device, add_label, add_model_source, add_output, add_seed, add_substitute, emit_record, load_generator_option,
 )
 
 EPILOG = """examples:
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         formatter_class=HelpFormatter,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--ckpt", metavar="PATH", help="checkpoint file or run folder (its latest snapshot)")
+    add_model_source(p, group=src)
     src.add_argument("--gen-folder", metavar="DIR", help="folder (or .zip) of images to measure instead of a generator")
     p.add_argument("--data", required=True, metavar="DIR", help="reference dataset: folder (or .zip) of images")
     p.add_argument("--num-gen", type=int, default=50_000, help="generated images (a --gen-folder uses at most this many)")
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     device = distributed.default_device(args.device)
     distributed.init(device)
-    if args.ckpt:
-        gen = load_checkpoint_generator(args.ckpt, args.label, device)
+    if args.ckpt or args.generator:
+        gen = load_generator_option(args, device)
         source, label, checkpoint, preset = gen.G, gen.label, gen.checkpoint, gen.preset
     else:
         source, label, checkpoint, preset = args.gen_folder, args.label, None, None

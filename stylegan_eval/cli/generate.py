@@ -3,7 +3,7 @@
 import argparse
 
 from stylegan_eval.cli import HelpFormatter
-from stylegan_eval.cli.common import add_device
+from stylegan_eval.cli.common import add_device, add_model_source, load_generator_option
 
 EPILOG = """modes:
   images      one PNG per seed (seed0000.png ...) in the --out folder
@@ -76,7 +76,7 @@ def register(subparsers) -> None:
 
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("model and sampling")
-    g.add_argument("--ckpt", required=True, metavar="PATH", help="checkpoint file, or a run folder (its latest snapshot)")
+    add_model_source(g, group=g.add_mutually_exclusive_group(required=True))
     g.add_argument("--out", required=True, metavar="PATH", help="PNG file to write (folder for 'images')")
     g.add_argument("--truncation-psi", type=float, default=DEFAULT_TRUNCATION_PSI, help="1 = no truncation")
     g.add_argument("--truncation-cutoff", type=_cutoff, default=DEFAULT_TRUNCATION_CUTOFF,
@@ -126,11 +126,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from stylegan_core import distributed, sampling
-    from stylegan_core.checkpoint import load_generator
     from stylegan_core.errors import ConfigError
 
     device = distributed.default_device(args.device)
-    G = load_generator(args.ckpt, device=device)
+    G = load_generator_option(args, device).G
     psi, cutoff = args.truncation_psi, args.truncation_cutoff
     common = dict(noise_mode=args.noise_mode, batch_size=args.batch_size, device=device)
     res = f"{G.img_resolution}x{G.img_resolution}"

@@ -5,7 +5,7 @@ import argparse
 import json
 
 from stylegan_eval.cli import HelpFormatter
-from stylegan_eval.cli.common import add_device, add_label, add_output, add_seed, load_checkpoint_generator
+from stylegan_eval.cli.common import add_device, add_label, add_model_source, add_output, add_seed, load_generator_option
 
 EPILOG = """examples:
   # the paper's protocol: 200,000 images, the 100,000 most confident kept per attribute
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--ckpt", required=True, metavar="PATH", help="checkpoint file or run folder (its latest snapshot)")
+    add_model_source(p)
     p.add_argument("--classifier", required=True, nargs="+", metavar="PATH",
                    help="classifier file from `stylegan-eval classifier train`, or the paper's official "
                    "classifiers: a folder of celebahq-classifier-NN-NAME.pkl files, or such files")
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--spaces must be z, w or z,w; got {args.spaces!r}")
     device = distributed.default_device(args.device)
     distributed.init(device)
-    gen = load_checkpoint_generator(args.ckpt, args.label, device)
+    gen = load_generator_option(args, device)
     classifier = _load_classifier(args.classifier, device)
     group = getattr(classifier, "group_size", 1)
     if group > 1 and args.batch % group:

@@ -5,7 +5,7 @@ import argparse
 
 from stylegan_eval.cli import HelpFormatter
 from stylegan_eval.cli.common import (
-    add_device, add_label, add_output, add_seed, add_substitute, emit_record, load_checkpoint_generator,
+    add_device, add_label, add_model_source, add_output, add_seed, add_substitute, emit_record, load_generator_option,
 )
 
 EPILOG = """examples:
@@ -17,6 +17,10 @@ EPILOG = """examples:
 
   # several GPUs share the samples (the value does not depend on their number)
   torchrun --nproc_per_node 4 -m stylegan_eval.cli ppl --ckpt runs/F/snapshot.pt --results results.jsonl
+
+  # a StyleGAN2-ADA pickle (EXECUTES its stored code; NVlabs' repository on PYTHONPATH), or your own generator
+  PYTHONPATH=stylegan2-ada-pytorch stylegan-eval ppl --ckpt ffhq.pkl --trust-pickle-code
+  stylegan-eval ppl --generator mypkg.models:make_generator
 
 Generators smaller than 32x32 give LPIPS too small an image after the face crop: add --no-crop.
 """
@@ -32,7 +36,7 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--ckpt", required=True, metavar="PATH", help="checkpoint file or run folder (its latest snapshot)")
+    add_model_source(p)
     p.add_argument("--space", choices=("w", "z"), default="w", help="interpolate w (lerp) or z (slerp)")
     p.add_argument("--sampling", choices=("end", "full"), default="end", help="t = 0 (end) or t ~ U(0, 1) (full)")
     p.add_argument("--num-samples", type=int, default=100_000, help="pairs measured (the paper: 100,000)")
@@ -54,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     device = distributed.default_device(args.device)
     distributed.init(device)
-    gen = load_checkpoint_generator(args.ckpt, args.label, device)
+    gen = load_generator_option(args, device)
     record = compute_ppl(
         gen.G,
         space=args.space,

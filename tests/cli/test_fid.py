@@ -76,7 +76,7 @@ def test_needs_exactly_one_source(setup, capsys):
         main(["fid", "--data", str(data)])
     with pytest.raises(SystemExit):
         main(["fid", "--ckpt", str(ckpt), "--gen-folder", str(data), "--data", str(data)])
-    assert "one of the arguments --ckpt --gen-folder is required" in capsys.readouterr().err
+    assert "one of the arguments --ckpt --generator --gen-folder is required" in capsys.readouterr().err
 
 
 @pytest.mark.slow
