@@ -38,13 +38,14 @@ import io
 import os
 import pickle
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from stylegan_core.errors import CheckpointError, ConfigError
+from stylegan_core.formats.description import FileDescription, NetworkDescription
 
 PERSISTENCE_MODULE = "torch_utils.persistence"
 RECONSTRUCT = "_reconstruct_persistent_obj"
@@ -223,37 +224,6 @@ def read_persistence_pickle(path: str | os.PathLike):
 # describe(): what the file is, from the data alone.
 
 
-@dataclass(frozen=True)
-class NetworkInfo:
-    name: str  # key in the pickle: G, D, G_ema, augment_pipe
-    class_name: str  # e.g. Generator, Discriminator, AugmentPipe
-    module: str  # the defining module, recognised from its source text
-    params: int  # parameters, all sub-networks included
-    buffers: int  # buffer elements (w_avg, stored noise, filters, ...)
-    init_kwargs: dict = field(default_factory=dict)  # scalar constructor arguments (z_dim, c_dim, ...)
-
-
-@dataclass(frozen=True)
-class ModelFileInfo:
-    path: str
-    format: str  # "stylegan2-ada" | "stylegan3" | "unknown"
-    networks: tuple[NetworkInfo, ...]
-    resolution: int | None  # generator output, pixels
-    truncation: dict | None  # stored truncation defaults; these files store none
-    sha256: str
-    notes: tuple[str, ...] = ()
-
-    def lines(self) -> list[str]:
-        """Human-readable summary, one fact per line."""
-        out = [f"file         {self.path}", f"format       {self.format}", f"sha256       {self.sha256}"]
-        out.append(f"resolution   {self.resolution}x{self.resolution}" if self.resolution else "resolution   unknown")
-        out.append(f"truncation   {self.truncation if self.truncation else 'none stored (metrics use psi = 1)'}")
-        for n in self.networks:
-            kw = ", ".join(f"{k}={v}" for k, v in n.init_kwargs.items() if k in _HEADLINE_KWARGS)
-            out.append(f"{n.name:<13}{n.class_name} ({n.module}): {n.params:,} parameters" + (f"; {kw}" if kw else ""))
-        return out + [f"note         {line}" for line in self.notes]
-
-
 _HEADLINE_KWARGS = ("z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels")
 _FORMAT_NAMES = {"stylegan2-ada": "StyleGAN2-ADA", "stylegan3": "StyleGAN3", "unknown": "NVlabs-style (torch_utils.persistence)"}
 
@@ -307,22 +277,29 @@ def _init_kwargs(state: dict) -> dict:
     return out
 
 
-def _generator(networks) -> NetworkInfo | None:
+def _generator(networks) -> NetworkDescription | None:
     return next((n for n in networks if n.name == "G_ema"), None) or next((n for n in networks if n.name == "G"), None)
 
 
-def _repository(gen: NetworkInfo | None) -> str:
+def _repository(gen: NetworkDescription | None) -> str:
     """The repository whose code runs the generator, from its recognised module."""
+    module = gen.details.get("module", "") if gen is not None else ""
     for repo in ("NVlabs stylegan2-ada-pytorch", "NVlabs stylegan3"):
-        if gen is not None and gen.module.endswith(repo):
+        if module.endswith(repo):
             return repo
     return "NVlabs stylegan2-ada-pytorch or stylegan3"
 
 
-def describe(path: str | os.PathLike) -> ModelFileInfo:
-    """What an NVlabs StyleGAN2-ADA / StyleGAN3 pickle holds, read as data (nothing runs):
-    format, networks (class, defining module, parameter counts, constructor arguments),
-    resolution, SHA-256. Raises CheckpointError (one line) for unsafe or unreadable files."""
+NO_TRUNCATION = "none stored (metrics use psi = 1)"  # NVlabs pickles keep no truncation defaults
+
+
+def describe(path: str | os.PathLike) -> FileDescription:
+    """What an NVlabs StyleGAN2-ADA / StyleGAN3 pickle holds, read as data (nothing runs).
+    Each network: its class name as kind, parameter and buffer counts, and in details the
+    defining module (recognised from its source text) and scalar constructor arguments.
+    Facts: the generator's resolution and the (absent) truncation defaults; notes: ADA's p,
+    labels, training set, how to run it. Raises CheckpointError (one line) for unsafe or
+    unreadable files."""
     path = Path(path)
     data = read_persistence_pickle(path)
     if not isinstance(data, dict) or not any(isinstance(data.get(k), PersistentObject) for k in NETWORK_KEYS):
@@ -334,7 +311,9 @@ def describe(path: str | os.PathLike) -> ModelFileInfo:
             continue
         _, module = source_origin(obj.module_src)
         params, bufs = _count(obj)
-        networks.append(NetworkInfo(key, obj.class_name, module, params, bufs, _init_kwargs(obj.state)))
+        kwargs = {k: v for k, v in _init_kwargs(obj.state).items() if k != "module"}
+        networks.append(NetworkDescription(name=key, kind=obj.class_name, parameters=params, buffers=bufs,
+                                           details={"module": module, **kwargs}))
         if key == "augment_pipe" and isinstance(obj.state.get("_buffers", {}).get("p"), torch.Tensor):
             notes.append(f"augment_pipe p = {float(obj.state['_buffers']['p']):.4f} (ADA augmentation probability)")
         if obj.version != 6:
@@ -344,16 +323,18 @@ def describe(path: str | os.PathLike) -> ModelFileInfo:
     fmt = source_origin(data[gen.name].module_src)[0] if gen else "unknown"
     if fmt == "unknown":
         notes.append("torch_utils.persistence pickle whose generator source is not a recognised NVlabs release")
-    resolution = gen.init_kwargs.get("img_resolution") if gen else None
-    if gen and gen.init_kwargs.get("c_dim"):
-        notes.append(f"conditional generator: {gen.init_kwargs['c_dim']} classes (run one with --class)")
+    resolution = gen.details.get("img_resolution") if gen else None
+    if gen and gen.details.get("c_dim"):
+        notes.append(f"conditional generator: {gen.details['c_dim']} classes (run one with --class)")
     ts = data.get("training_set_kwargs")
     if isinstance(ts, dict):
         labels = "labels used" if ts.get("use_labels") else "no labels"
         notes.append(f"training set: {ts.get('path')} ({labels}, x-flips {'on' if ts.get('xflip') else 'off'})")
     notes.append(f"running it executes the module source stored in the file: needs the {_repository(gen)} "
                  "repository importable and --trust-pickle-code")
-    return ModelFileInfo(str(path), fmt, tuple(networks), resolution, None, file_sha256(path), tuple(notes))
+    return FileDescription(path=str(path), format=fmt, sha256=file_sha256(path), size_bytes=path.stat().st_size,
+                           networks=tuple(networks), facts={"resolution": resolution, "truncation": NO_TRUNCATION},
+                           notes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,10 +456,10 @@ class NVlabsGenerator(nn.Module):
         return self.synthesis(ws, noise_mode=noise_mode, noise=noise, generator=generator)
 
 
-def refusal(info: ModelFileInfo) -> str:
-    """The one line shown for an NVlabs pickle when its code is not trusted."""
-    gen = _generator(info.networks)
-    what = f"{gen.name}: {gen.class_name} {info.resolution}x{info.resolution}, {gen.params:,} parameters" if gen else "no generator"
+def refusal(info: FileDescription) -> str:
+    """The one line shown for an NVlabs pickle (as `describe` found it) when its code is not trusted."""
+    gen, res = _generator(info.networks), info.facts.get("resolution")
+    what = f"{gen.name}: {gen.kind} {res}x{res}, {gen.parameters:,} parameters" if gen else "no generator"
     return (f"{info.path} is a {_FORMAT_NAMES[info.format]} PyTorch network pickle ({what}); running it EXECUTES the "
             f"Python code stored in the file: if you trust it, put the {_repository(gen)} repository (dnnlib/, "
             "torch_utils/) on PYTHONPATH and add --trust-pickle-code (`stylegan-eval inspect` shows the file "

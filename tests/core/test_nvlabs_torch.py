@@ -3,6 +3,7 @@ payloads, the one-line refusal without trust, and the trusted adapter's interfac
 The pickles are built here from stand-ins (tests/core/nvlabs_pickles.py), never NVlabs code."""
 
 import hashlib
+import json
 import os
 import pickle
 import sys
@@ -13,6 +14,7 @@ import torch
 
 from stylegan_core import check_generator, load_generator
 from stylegan_core.errors import CheckpointError, ConfigError
+from stylegan_core.formats.description import FileDescription
 from stylegan_core.formats.nvlabs_torch import (
     PersistentObject,
     UnsafePickleError,
@@ -62,21 +64,25 @@ def test_describe_reads_the_file_as_data_and_runs_nothing(make, protocol):
     info = describe(built.path)
     assert not ran(built) and "torch_utils" not in sys.modules
     assert not any(m.startswith("_imported_module_") for m in sys.modules)
-    assert info.format == "stylegan2-ada" and info.resolution == 16 and info.truncation is None
+    assert isinstance(info, FileDescription)
+    assert info.format == "stylegan2-ada" and info.facts["resolution"] == 16
+    assert info.facts["truncation"] == "none stored (metrics use psi = 1)"  # no truncation defaults stored
+    assert not any(k.startswith("truncation_") for k in info.facts)
     assert info.sha256 == hashlib.sha256(built.path.read_bytes()).hexdigest()
+    assert info.size_bytes == built.path.stat().st_size
     nets = {n.name: n for n in info.networks}
     assert list(nets) == ["G", "D", "G_ema", "augment_pipe"]
     g = nets["G_ema"]
-    assert g.class_name == "Generator" and "networks.py of NVlabs stylegan2-ada-pytorch" in g.module
-    assert g.params == sum(p.numel() for p in built.G.parameters())
+    assert g.kind == "Generator" and "networks.py of NVlabs stylegan2-ada-pytorch" in g.details["module"]
+    assert g.parameters == sum(p.numel() for p in built.G.parameters())
     assert g.buffers == sum(b.numel() for b in built.G.buffers())
-    assert {k: g.init_kwargs[k] for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "num_ws")} == \
+    assert {k: g.details[k] for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "num_ws")} == \
         {"z_dim": 8, "c_dim": 0, "w_dim": 6, "img_resolution": 16, "img_channels": 3, "num_ws": built.G.num_ws}
-    assert g.init_kwargs["synthesis_kwargs.channels"] == 4  # a dnnlib.EasyDict of kwargs
-    assert nets["D"].params == 3 * 16 * 16 + 1  # its torch.nn.Linear, read as a stand-in record
+    assert g.details["synthesis_kwargs.channels"] == 4  # a dnnlib.EasyDict of kwargs
+    assert nets["D"].kind == "Discriminator"
+    assert nets["D"].parameters == 3 * 16 * 16 + 1  # its torch.nn.Linear, read as a stand-in record
     assert any("augment_pipe p = 0.2500" in n for n in info.notes)
-    text = "\n".join(info.lines())
-    assert "format       stylegan2-ada" in text and f"{g.params:,} parameters" in text
+    assert json.loads(json.dumps(info.to_dict()))["networks"][2]["details"] == g.details  # JSON-able, for --json
 
 
 def test_read_returns_the_stored_values(make):
@@ -92,7 +98,7 @@ def test_read_returns_the_stored_values(make):
 
 def test_stylegan3_and_conditional(make):
     info = describe(make(stylegan3=True, c_dim=3).path)
-    assert info.format == "stylegan3" and "networks_stylegan3.py" in info.networks[0].module
+    assert info.format == "stylegan3" and "networks_stylegan3.py" in info.networks[0].details["module"]
     assert any("conditional generator: 3 classes" in n for n in info.notes)
 
 
