@@ -59,7 +59,12 @@ class PRResult:
 
 def _features(x, device) -> torch.Tensor:
     """[N, D] floating features as a tensor on `device` (one copy; float32 unless float64)."""
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    if isinstance(x, torch.Tensor):
+        t = x
+    else:
+        a = np.asarray(x)
+        # Read-only (a memory-mapped store): read it into memory once; torch wants writable arrays.
+        t = torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a))
     if t.ndim != 2:
         raise ValueError(f"expected feature rows [N, D], got shape {tuple(t.shape)}")
     if t.dtype != torch.float64:
