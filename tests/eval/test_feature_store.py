@@ -1,10 +1,15 @@
 """stylegan_eval.metrics.feature_store: the chunked on-disk store, the streaming loop (determinism
 per sample index, resumption, the dataset cache) and the generator/folder pairing."""
 
+import json
+import os
+import socket
+
 import numpy as np
 import pytest
 import torch
 
+from stylegan_core import distributed
 from stylegan_core.data import open_dataset
 from stylegan_core.errors import ConfigError, NonFiniteError
 from stylegan_core.generator import Generator
@@ -18,6 +23,8 @@ from stylegan_eval.metrics.feature_store import (
     features_for,
     generator_features,
 )
+from stylegan_eval.metrics.kid import compute_kid
+from stylegan_eval.metrics.precision_recall import compute_pr
 from stylegan_eval.records import FeatureNetwork
 
 
@@ -146,3 +153,39 @@ def test_pairs_of_a_generator_and_of_two_folders(G, data_dir, tmp_path):
     assert np.array_equal(folders.fake.load(), folders.real.load()[:5])
     with pytest.raises(ConfigError, match="need num_gen, num_real >= 2"):
         features_for(G, data_dir, ColourFeatures(), 1, 30, 4, 0, torch.device("cpu"), tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------
+# One process or two
+# ----------------------------------------------------------------------------------------------
+def _two_process_worker(rank, world, port, data, cache, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    distributed.init("cpu")
+    try:
+        G = Generator(get_preset("F-test16").generator).eval()
+        values = _metrics(G, data, cache)
+        if rank == 0:
+            (out / "two.json").write_text(json.dumps(values))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def _metrics(G, data, cache):
+    args = dict(num_gen=11, num_real=24, batch_size=2, chunk_size=4, seed=0, cache_dir=cache, extractor=ColourFeatures())
+    kid = compute_kid(G, data, num_subsets=6, subset_size=8, **args)
+    pr = compute_pr(G, data, distance_batch=5, **args)
+    return [kid.kid.mean, kid.kid.std, pr.pr.precision, pr.pr.recall]
+
+
+@pytest.mark.slow
+def test_values_do_not_depend_on_the_number_of_processes(G, data_dir, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_two_process_worker, args=(2, port, data_dir, tmp_path / "two", tmp_path), nprocs=2)
+    two = json.loads((tmp_path / "two.json").read_text())
+    one = _metrics(G, data_dir, tmp_path / "one")
+    # The generator may round a pixel differently in other batches (see test_fid); nothing else differs.
+    assert two[:2] == pytest.approx(one[:2], rel=1e-4) and two[2:] == one[2:]
