@@ -97,13 +97,20 @@ def knn_radii(features, k: int = PR_NEIGHBOURHOOD, batch: int = PR_BATCH, device
     tiles = _tiles(n, batch)
     radii = torch.empty(n, dtype=x.dtype, device=x.device)
     for rows in tiles:
-        smallest = None  # [rows, <= k+1] ascending
+        smallest = None  # [rows, <= k+1]: the smallest distances of the row so far, with repeats
         for cols in tiles:
             dist = torch.cdist(x[rows], x[cols])  # [rows, cols]
-            pool = dist if smallest is None else torch.cat([smallest, dist], dim=1)
-            smallest = pool.topk(min(k + 1, pool.shape[1]), dim=1, largest=False, sorted=True).values
+            # The k+1 smallest of the row are among the k+1 smallest of each tile: merge those.
+            part = _smallest(dist, k + 1)
+            del dist  # before the next tile is allocated: one tile alive at a time
+            smallest = part if smallest is None else _smallest(torch.cat([smallest, part], dim=1), k + 1)
         radii[rows] = smallest[:, k]
     return radii
+
+
+def _smallest(values: torch.Tensor, count: int) -> torch.Tensor:
+    """The `count` smallest values of each row (fewer if the row is shorter), ascending."""
+    return values.topk(min(count, values.shape[1]), dim=1, largest=False, sorted=True).values
 
 
 def precision_recall(real, fake, k: int = PR_NEIGHBOURHOOD, batch: int = PR_BATCH, device=None) -> PRResult:
@@ -126,6 +133,7 @@ def precision_recall(real, fake, k: int = PR_NEIGHBOURHOOD, batch: int = PR_BATC
             dist = torch.cdist(real_t[rows], fake_t[cols])  # [real rows, fake cols], as torch-fidelity
             real_inside[rows] |= (dist <= radii_fake[cols][None, :]).any(dim=1)
             fake_inside[cols] |= (dist <= radii_real[rows][:, None]).any(dim=0)
+            del dist
     # float32 means of booleans, as torch-fidelity takes them: identical numbers, not just close.
     return PRResult(
         precision=fake_inside.float().mean().item(),
