@@ -98,7 +98,9 @@ def _check_state(state, path: Path) -> dict[str, torch.Tensor]:
         wrong = [k for k in want if state[k].shape != want[k]]
         problem = f"wrong shape of {wrong[:3]}" if wrong else ""
     if problem:
-        raise UserError(f"{path}: not a torchvision VGG16 weights file ({problem}); replace it with {VGG16_WEIGHTS.url}")
+        raise UserError(
+            f"{path}: not a torchvision VGG16 weights file ({problem}); replace it with {VGG16_WEIGHTS.url}"
+        )
     return state
 
 
@@ -126,7 +128,8 @@ def load_vgg16(
     except Exception as e:  # truncated, foreign or unsafe file: all mean "this file is unusable"
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
         raise UserError(
-            f"{path}: not a usable VGG16 weights file ({type(e).__name__}: {first}); replace it with {VGG16_WEIGHTS.url}"
+            f"{path}: not a usable VGG16 weights file ({type(e).__name__}: {first}); "
+            f"replace it with {VGG16_WEIGHTS.url}"
         ) from None
     net = _network(_check_state(state, path))
     identity = FeatureNetwork(name=NAME, weights=str(path), substitute=False, sha256=file_sha256(path))

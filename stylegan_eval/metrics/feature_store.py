@@ -169,7 +169,8 @@ def extract_features(
         store.prepare()
     done = _broadcast_flags([distributed.is_main() and store.has_chunk(c) for c in range(store.num_chunks)], device)
     resumed = sum(len(store.chunk_rows(c)) for c in range(store.num_chunks) if done[c])
-    with tqdm(total=store.num, initial=resumed, desc=desc, unit="img", disable=not distributed.is_main(), leave=False) as bar:
+    quiet = not distributed.is_main()
+    with tqdm(total=store.num, initial=resumed, desc=desc, unit="img", disable=quiet, leave=False) as bar:
         for c in range(store.num_chunks):
             if done[c]:
                 continue

@@ -19,7 +19,6 @@ from stylegan_eval.fid import generate_uint8, load_images
 from stylegan_eval.metrics.feature_store import (
     FeatureStore,
     dataset_features,
-    extract_features,
     features_for,
     generator_features,
 )
