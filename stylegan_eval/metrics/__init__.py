@@ -1,0 +1,1 @@
+"""One module per metric: pure math first, then its sampler."""

@@ -1,0 +1,158 @@
+"""VGG16 fc2 features for precision and recall: torch-fidelity's `vgg16` feature extractor.
+
+torch-fidelity (>= 0.4) measures its `prc` metric (Kynkäänniemi et al. 2019) with torchvision's
+ImageNet VGG16 (`vgg16-397923af.pth`): uint8 images resized to 224x224 with TF1-style bilinear
+interpolation, ImageNet-normalised, through the convolutions and the first two fully connected
+layers; the feature is fc2 after its ReLU (4096-d). We run torch-fidelity's own
+`FeatureExtractorVGG16` module, so the features are its features.
+
+Weights are read by our code only, as plain tensors (`torch.load(weights_only=True)`) from the
+torch hub cache (the file torchvision downloads, which LPIPS uses too) or an explicit path;
+torch-fidelity's constructor, which would unpickle the file itself, only ever sees a placeholder
+we serialise in memory, built on the meta device (no allocation, no random initialisation), and
+the real weights are copied in afterwards. A missing file is one line naming where it goes; only
+when asked (`substitute=True`) does a seeded random VGG16 stand in, labelled
+`substitute:random-vgg16-seed<k>` in every record.
+"""
+
+import io
+import warnings
+from pathlib import Path
+
+import torch
+import torchvision
+from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
+
+from stylegan_core.errors import UserError
+from stylegan_core.seeding import torch_generator
+from stylegan_eval.fid_cache import tensors_sha256
+from stylegan_eval.records import FeatureNetwork, file_sha256
+from stylegan_eval.weights import MissingWeightsError, PretrainedFile, resolve
+
+NAME = "vgg16"  # torch-fidelity's registry name for this extractor
+FEATURE_LAYER = "fc2_relu"  # torch-fidelity's default layer for prc
+FEATURE_DIM = 4096
+
+VGG16_WEIGHTS = PretrainedFile(
+    what="ImageNet VGG16 (torchvision) for precision/recall (torch-fidelity vgg16)",
+    filename="vgg16-397923af.pth",  # the name torch hub caches torchvision's IMAGENET1K_V1 file under
+    url=torchvision.models.VGG16_Weights.IMAGENET1K_V1.url,
+)
+
+
+class VGG16Features(torch.nn.Module):
+    """uint8 images [N, 3, H, W] (any H, W) -> float32 fc2-after-ReLU features [N, 4096].
+
+    `identity` is what records carry; `digest` (SHA-256 of the weights) keys caches.
+    """
+
+    def __init__(self, net: FeatureExtractorVGG16, identity: FeatureNetwork, digest: str):
+        super().__init__()
+        self.net = net.eval().requires_grad_(False)
+        self.identity = identity
+        self.digest = digest
+        self.dim = FEATURE_DIM
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected uint8 images [N, 3, H, W], got {images.dtype} {list(images.shape)}")
+        (features,) = self.net(images)
+        return features  # [N, 4096]
+
+
+def vgg16_shapes() -> dict[str, torch.Size]:
+    """Key names and shapes of torchvision's VGG16 state dict (computed on the meta device)."""
+    with torch.device("meta"):
+        return {k: v.shape for k, v in torchvision.models.vgg16().state_dict().items()}
+
+
+def _placeholder_file() -> io.BytesIO:
+    # Every tensor a broadcast scalar: a few KB that torch-fidelity's constructor can load
+    # strictly; its values never reach a feature (all kept weights are overwritten).
+    buf = io.BytesIO()
+    torch.save({k: torch.zeros(()).expand(shape) for k, shape in vgg16_shapes().items()}, buf)
+    buf.seek(0)
+    return buf
+
+
+def _network(state: dict[str, torch.Tensor]) -> FeatureExtractorVGG16:
+    """torch-fidelity's extractor with the weights of `state` (a full VGG16 state dict)."""
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings(), torch.device("meta"):
+        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
+        net = FeatureExtractorVGG16(NAME, [FEATURE_LAYER], feature_extractor_weights_path=_placeholder_file())
+    net.to_empty(device="cpu")
+    kept = net.model.state_dict()  # its classifier ends at fc2: classifier.6 is not used
+    net.model.load_state_dict({k: state[k] for k in kept}, strict=True)
+    return net.eval().requires_grad_(False)
+
+
+def _check_state(state, path: Path) -> dict[str, torch.Tensor]:
+    want = vgg16_shapes()
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        problem = "not a dictionary of tensors"
+    elif set(state) != set(want):
+        missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
+        problem = f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+    else:
+        wrong = [k for k in want if state[k].shape != want[k]]
+        problem = f"wrong shape of {wrong[:3]}" if wrong else ""
+    if problem:
+        raise UserError(
+            f"{path}: not a torchvision VGG16 weights file ({problem}); replace it with {VGG16_WEIGHTS.url}"
+        )
+    return state
+
+
+def load_vgg16(
+    device: str | torch.device = "cpu",
+    weights_path: str | Path | None = None,  # explicit file; None: the torch hub cache
+    substitute: bool = False,  # when the file is absent: False -> MissingWeightsError, True -> random
+    substitute_seed: int = 0,  # seed of the substitute's random weights
+) -> VGG16Features:
+    """The precision/recall feature extractor on `device`, with the real weights whenever they
+    can be had."""
+    if weights_path is not None:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise MissingWeightsError(f"{VGG16_WEIGHTS.what}: weights file {path} not found")
+    else:
+        try:
+            path = resolve(VGG16_WEIGHTS)
+        except MissingWeightsError:
+            if not substitute:
+                raise
+            return substitute_vgg16(substitute_seed).to(device)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never runs code
+    except Exception as e:  # truncated, foreign or unsafe file: all mean "this file is unusable"
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise UserError(
+            f"{path}: not a usable VGG16 weights file ({type(e).__name__}: {first}); "
+            f"replace it with {VGG16_WEIGHTS.url}"
+        ) from None
+    net = _network(_check_state(state, path))
+    identity = FeatureNetwork(name=NAME, weights=str(path), substitute=False, sha256=file_sha256(path))
+    return VGG16Features(net, identity, identity.sha256).to(device)
+
+
+@torch.no_grad()
+def random_vgg16_state_dict(seed: int) -> dict[str, torch.Tensor]:
+    """Seeded random VGG16 weights (all torchvision keys): convolutions and fully connected layers
+    He-normal (std sqrt(2 / fan_in): every one feeds a ReLU, so activations stay O(1)), biases 0."""
+    gen = torch_generator(seed)
+    state = {}
+    for k, shape in vgg16_shapes().items():
+        if k.endswith("weight"):
+            fan_in = shape[1:].numel()
+            state[k] = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
+        else:
+            state[k] = torch.zeros(shape)
+    return state
+
+
+def substitute_vgg16(seed: int = 0) -> VGG16Features:
+    """The clearly labelled random-weights stand-in (CPU); see random_vgg16_state_dict."""
+    net = _network(random_vgg16_state_dict(seed))
+    identity = FeatureNetwork(name=NAME, weights=f"substitute:random-vgg16-seed{seed}", substitute=True)
+    return VGG16Features(net, identity, tensors_sha256(net.state_dict()))
