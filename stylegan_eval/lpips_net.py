@@ -7,9 +7,10 @@ generator output goes in unscaled. Feeding [0, 1] or [0, 255] would silently cha
 
 Weights, all read by `stylegan_eval.weights` (SHA-256 checked, `weights_only=True`), never by
 lpips or torchvision, whose loader would unpickle whatever the hub cache holds:
-- the VGG16 trunk is torchvision's ImageNet file `vgg16-397923af.pth` from the torch hub cache,
-  `$TORCH_HOME/hub/checkpoints/`, or the user's own file named by `weights_path` or
-  $STYLEGAN_EVAL_VGG16_WEIGHTS; a missing file is one clear line (MissingWeightsError);
+- the VGG16 trunk is torchvision's ImageNet file `vgg16-397923af.pth` (`stylegan_eval.vgg16.VGG16_FILE`,
+  shared with the precision/recall features) from the torch hub cache, `$TORCH_HOME/hub/checkpoints/`,
+  or the user's own file named by `weights_path` or $STYLEGAN_EVAL_VGG16_WEIGHTS; a missing file is
+  one clear line (MissingWeightsError);
 - the linear layers are the v0.1 weights shipped inside the `lpips` package (pinned SHA-256);
 - only when the caller allows it (`substitute=True`) and the trunk file is absent, a seeded random
   VGG16 trunk stands in, labelled `substitute:random-vgg16-seed<k>` in the FeatureNetwork record.
@@ -28,10 +29,10 @@ from pathlib import Path
 
 import lpips
 import torch
-import torchvision
 from torch import nn
 
 from stylegan_eval.records import FeatureNetwork
+from stylegan_eval.vgg16 import VGG16_FILE, vgg16_shapes
 from stylegan_eval.weights import (
     MissingWeightsError,
     PretrainedFile,
@@ -42,14 +43,6 @@ from stylegan_eval.weights import (
 )
 
 NAME = "lpips-vgg16-v0.1"
-
-VGG16_FILE = PretrainedFile(
-    what="ImageNet VGG16 (torchvision) for LPIPS",
-    filename="vgg16-397923af.pth",
-    url="https://download.pytorch.org/models/vgg16-397923af.pth",
-    sha256_prefix="397923af",  # torchvision's published hash, checked by its own downloads too
-    env_var="STYLEGAN_EVAL_VGG16_WEIGHTS",
-)
 
 LINEAR_V01_FILE = PretrainedFile(
     what="LPIPS v0.1 linear layers (shipped in the lpips package)",
@@ -124,12 +117,6 @@ def _structure() -> lpips.LPIPS:
     return model
 
 
-def _vgg16_layout() -> dict[str, torch.Size]:
-    """Names and shapes of torchvision's VGG16 state dict (what `vgg16-397923af.pth` holds)."""
-    with _quiet_construction(), torch.device("meta"):
-        return {k: v.shape for k, v in torchvision.models.vgg16().state_dict().items()}
-
-
 def _load_trunk(model: lpips.LPIPS, state: dict[str, torch.Tensor]) -> None:
     """torchvision's `features.<i>.*` into lpips's `slice<k>.<i>.*` (lpips keeps the index i)."""
     mapped = {name: state["features." + name.split(".", 1)[1]] for name in model.net.state_dict()}
@@ -137,7 +124,7 @@ def _load_trunk(model: lpips.LPIPS, state: dict[str, torch.Tensor]) -> None:
 
 
 def _pretrained_model(weights_path: str | os.PathLike | None = None) -> tuple[lpips.LPIPS, FeatureNetwork]:
-    weights = load_pretrained(VGG16_FILE, _vgg16_layout(), weights_path)  # Missing/WeightsFileError
+    weights = load_pretrained(VGG16_FILE, vgg16_shapes(), weights_path)  # Missing/WeightsFileError
     model = _structure()
     _load_trunk(model, weights.state)
     identity = FeatureNetwork(name=NAME, weights=str(weights.path), substitute=False, sha256=weights.sha256)

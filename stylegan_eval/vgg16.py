@@ -6,13 +6,17 @@ interpolation, ImageNet-normalised, through the convolutions and the first two f
 layers; the feature is fc2 after its ReLU (4096-d). We run torch-fidelity's own
 `FeatureExtractorVGG16` module, so the features are its features.
 
-Weights are read by our code only, as plain tensors (`torch.load(weights_only=True)`) from the
-torch hub cache (the file torchvision downloads, which LPIPS uses too) or an explicit path;
-torch-fidelity's constructor, which would unpickle the file itself, only ever sees a placeholder
-we serialise in memory, built on the meta device (no allocation, no random initialisation), and
-the real weights are copied in afterwards. A missing file is one line naming where it goes; only
-when asked (`substitute=True`) does a seeded random VGG16 stand in, labelled
-`substitute:random-vgg16-seed<k>` in every record.
+torchvision's ImageNet VGG16 file is also the trunk of LPIPS (stylegan_eval.lpips_net): `VGG16_FILE`
+here is its one description, shared by both, and `vgg16_shapes` its layout. Its weights are read by
+`stylegan_eval.weights` only (SHA-256 checked against the hash in the official name
+`vgg16-397923af.pth` when found in the torch hub cache, `$TORCH_HOME/hub/checkpoints/`;
+`torch.load(weights_only=True)`; names and shapes checked), or the user's own file named by
+`weights_path` or $STYLEGAN_EVAL_VGG16_WEIGHTS. torch-fidelity's constructor, which would unpickle
+a file itself (`weights_only=False`), only ever sees a placeholder we serialise in memory, built on
+the meta device (no allocation, no random initialisation), and the checked weights are copied in
+afterwards. A missing file is one line naming where it goes; only when asked (`substitute=True`)
+does a seeded random VGG16 stand in, labelled `substitute:random-vgg16-seed<k>` in every record.
+A file that is present (or named) but wrong, unsafe or corrupt is an error even then.
 """
 
 import io
@@ -23,20 +27,22 @@ import torch
 import torchvision
 from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 
-from stylegan_core.errors import UserError
 from stylegan_core.seeding import torch_generator
 from stylegan_eval.fid_cache import tensors_sha256
-from stylegan_eval.records import FeatureNetwork, file_sha256
-from stylegan_eval.weights import MissingWeightsError, PretrainedFile, resolve
+from stylegan_eval.records import FeatureNetwork
+from stylegan_eval.weights import MissingWeightsError, PretrainedFile, load_pretrained
 
 NAME = "vgg16"  # torch-fidelity's registry name for this extractor
 FEATURE_LAYER = "fc2_relu"  # torch-fidelity's default layer for prc
 FEATURE_DIM = 4096
 
-VGG16_WEIGHTS = PretrainedFile(
-    what="ImageNet VGG16 (torchvision) for precision/recall (torch-fidelity vgg16)",
-    filename="vgg16-397923af.pth",  # the name torch hub caches torchvision's IMAGENET1K_V1 file under
-    url=torchvision.models.VGG16_Weights.IMAGENET1K_V1.url,
+# torchvision's IMAGENET1K_V1 file: the LPIPS trunk and torch-fidelity's `vgg16` weights.
+VGG16_FILE = PretrainedFile(
+    what="ImageNet VGG16 (torchvision)",
+    filename="vgg16-397923af.pth",  # the name torch hub caches it under
+    url="https://download.pytorch.org/models/vgg16-397923af.pth",
+    sha256_prefix="397923af",  # the hash in the published name, checked by torchvision's own downloads too
+    env_var="STYLEGAN_EVAL_VGG16_WEIGHTS",
 )
 
 
@@ -87,53 +93,26 @@ def _network(state: dict[str, torch.Tensor]) -> FeatureExtractorVGG16:
     return net.eval().requires_grad_(False)
 
 
-def _check_state(state, path: Path) -> dict[str, torch.Tensor]:
-    want = vgg16_shapes()
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        problem = "not a dictionary of tensors"
-    elif set(state) != set(want):
-        missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-        problem = f"missing {missing[:3]}, unexpected {unexpected[:3]}"
-    else:
-        wrong = [k for k in want if state[k].shape != want[k]]
-        problem = f"wrong shape of {wrong[:3]}" if wrong else ""
-    if problem:
-        raise UserError(
-            f"{path}: not a torchvision VGG16 weights file ({problem}); replace it with {VGG16_WEIGHTS.url}"
-        )
-    return state
-
-
 def load_vgg16(
     device: str | torch.device = "cpu",
-    weights_path: str | Path | None = None,  # explicit file; None: the torch hub cache
-    substitute: bool = False,  # when the file is absent: False -> MissingWeightsError, True -> random
+    weights_path: str | Path | None = None,  # the user's own file; None: $STYLEGAN_EVAL_VGG16_WEIGHTS or the hub cache
+    substitute: bool = False,  # when the hub cache has no file: False -> MissingWeightsError, True -> random
     substitute_seed: int = 0,  # seed of the substitute's random weights
 ) -> VGG16Features:
     """The precision/recall feature extractor on `device`, with the real weights whenever they
-    can be had."""
-    if weights_path is not None:
-        path = Path(weights_path)
-        if not path.is_file():
-            raise MissingWeightsError(f"{VGG16_WEIGHTS.what}: weights file {path} not found")
-    else:
-        try:
-            path = resolve(VGG16_WEIGHTS)
-        except MissingWeightsError:
-            if not substitute:
-                raise
-            return substitute_vgg16(substitute_seed).to(device)
+    can be had.
+
+    A file that is present (or named) but not usable raises WeightsFileError, with or without
+    `substitute`."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never runs code
-    except Exception as e:  # truncated, foreign or unsafe file: all mean "this file is unusable"
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-        raise UserError(
-            f"{path}: not a usable VGG16 weights file ({type(e).__name__}: {first}); "
-            f"replace it with {VGG16_WEIGHTS.url}"
-        ) from None
-    net = _network(_check_state(state, path))
-    identity = FeatureNetwork(name=NAME, weights=str(path), substitute=False, sha256=file_sha256(path))
-    return VGG16Features(net, identity, identity.sha256).to(device)
+        weights = load_pretrained(VGG16_FILE, vgg16_shapes(), weights_path)
+    except MissingWeightsError:
+        if not substitute:
+            raise
+        return substitute_vgg16(substitute_seed).to(device)
+    net = _network(weights.state)
+    identity = FeatureNetwork(name=NAME, weights=str(weights.path), substitute=False, sha256=weights.sha256)
+    return VGG16Features(net, identity, weights.sha256).to(device)
 
 
 @torch.no_grad()

@@ -47,7 +47,7 @@ class WeightsFileError(UserError):
 
 @dataclass(frozen=True)
 class PretrainedFile:
-    what: str  # human name, e.g. "ImageNet VGG16 (torchvision) for LPIPS"
+    what: str  # human name, e.g. "ImageNet VGG16 (torchvision)"
     filename: str  # official name, as cached by torch hub
     url: str  # where the official file is published
     sha256_prefix: str  # published SHA-256 (prefix) of the official file, lower-case hex

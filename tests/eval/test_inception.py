@@ -3,6 +3,7 @@ real key names and shapes), one-line errors for missing or corrupt files, and th
 seeded substitute, which must still tell a dataset from a blurred copy of it."""
 
 import dataclasses
+import io
 import warnings
 
 import numpy as np
@@ -62,6 +63,18 @@ def test_real_loading_path_reads_the_named_file(torch_home, tmp_path_factory, mo
     # An explicit path goes through the same loader.
     monkeypatch.delenv(INCEPTION_WEIGHTS.env_var)
     assert load_inception(weights_path=path).digest == net.digest
+
+
+def test_torch_fidelity_never_opens_the_users_file(torch_home, tmp_path_factory, monkeypatch):
+    """torch-fidelity 0.4.0's constructor unpickles what it is given with weights_only=False: it
+    gets only an empty dict serialised in memory; the file is read once, by weights.read_data."""
+    from tests.eval.test_vgg16 import spy_torch_load
+
+    path = install_standin(torch_home, tmp_path_factory.getbasetemp(), monkeypatch)
+    calls = spy_torch_load(monkeypatch)
+    load_inception()
+    assert [c for c in calls if not isinstance(c[0], io.BytesIO)] == [(path, True)]
+    assert len(calls) == 2  # and one empty placeholder, handed to torch-fidelity
 
 
 def test_hub_cache_file_with_the_published_hash_is_used(torch_home, tmp_path_factory, monkeypatch):

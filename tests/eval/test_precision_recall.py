@@ -177,26 +177,33 @@ def write_folder(path, seed, n, size=16, offset=0):
 
 
 @pytest.mark.slow
-def test_folders_agree_with_torch_fidelity_calculate_metrics(torch_home, tmp_path):
-    """The whole path (folder reading, both real feature networks loaded from the hub cache by our
-    safe loaders, the estimators) against torch-fidelity's own on the same stand-in weights."""
+def test_folders_agree_with_torch_fidelity_calculate_metrics(torch_home, tmp_path, monkeypatch):
+    """The whole path (folder reading, both real feature networks loaded by our safe loaders from
+    the stand-in files named by their environment variables, the estimators) against
+    torch-fidelity's own on the same stand-in weights (its loader trusted only because the test
+    wrote the files)."""
     import torch_fidelity
     from torch_fidelity.metric_kid import kid_features_to_metric
 
-    install_standin(torch_home, tmp_path.parent)
-    install_standin_vgg16(torch_home)
+    inception_weights = install_standin(torch_home, tmp_path.parent, monkeypatch)
+    vgg16_weights = install_standin_vgg16(torch_home, monkeypatch)
     # Generated: 5 darker images; real: 2 of them and 2 brighter ones (torch-fidelity's input1 is
     # the generated set).
     fake, real = write_folder(tmp_path / "fake", 0, 5), write_folder(tmp_path / "real", 1, 2, offset=100)
     for name in ("001.png", "003.png"):
         (real / f"copy-{name}").write_bytes((fake / name).read_bytes())
+    # One call per feature network: a single weights path applies to every extractor of a call.
+    common = dict(input1=str(fake), input2=str(real), cuda=False, cache=False, verbose=False, batch_size=4,
+                  save_cpu_ram=True)  # no DataLoader workers
     theirs = torch_fidelity.calculate_metrics(
-        input1=str(fake), input2=str(real), kid=True, prc=True, kid_subsets=10, kid_subset_size=3, rng_seed=7,
-        cuda=False, cache=False, verbose=False, batch_size=4,
+        **common, kid=True, kid_subsets=10, kid_subset_size=3, rng_seed=7,
+        feature_extractor_weights_path=str(inception_weights),
     )
+    theirs |= torch_fidelity.calculate_metrics(**common, prc=True, feature_extractor_weights_path=str(vgg16_weights))
     kid = compute_kid(fake, real, num_subsets=10, subset_size=3, seed=7, batch_size=4, cache_dir=tmp_path / "c")
     pr = compute_pr(fake, real, batch_size=4, cache_dir=tmp_path / "c")
     assert not kid.feature_network.substitute and not pr.feature_network.substitute
+    assert (kid.feature_network.weights, pr.feature_network.weights) == (str(inception_weights), str(vgg16_weights))
     assert (pr.pr.precision, pr.pr.recall) == (theirs["precision"], theirs["recall"])
     # The two copies lie in the generated manifold, the brighter two do not; with 4 real samples a
     # k = 3 radius reaches the farthest real sample, so every generated image is inside.

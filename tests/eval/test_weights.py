@@ -168,7 +168,7 @@ def test_hash_mismatch_names_the_file_the_published_hash_the_url_and_the_fix(tor
     with pytest.raises(WeightsFileError) as e:
         load_lpips()
     assert str(e.value) == (
-        f"{path}: not the official ImageNet VGG16 (torchvision) for LPIPS file (its SHA-256 starts {digest[:8]}, "
+        f"{path}: not the official ImageNet VGG16 (torchvision) file (its SHA-256 starts {digest[:8]}, "
         f"the published one 397923af); delete it and place the official file "
         f"https://download.pytorch.org/models/vgg16-397923af.pth there (or name your own file with "
         f"STYLEGAN_EVAL_VGG16_WEIGHTS)"
