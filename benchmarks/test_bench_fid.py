@@ -15,7 +15,7 @@ import torch
 
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
-from stylegan_eval.fid import frechet_distance, generate_uint8
+from stylegan_eval.metrics.fid import frechet_distance, generate_uint8
 from stylegan_eval.inception import substitute_inception
 
 BATCH = 8

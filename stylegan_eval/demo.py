@@ -169,7 +169,7 @@ def _calibrate(presets, lpips, inception, classifier, cfg: DemoConfig, device) -
     the classifier's forward and one training step (untrained networks cost the same)."""
     from stylegan_core.generator import Generator
     from stylegan_core.presets import get_preset
-    from stylegan_eval.ppl import prepare_images
+    from stylegan_eval.metrics.ppl import prepare_images
 
     n = min(cfg.batch_size, 16)
     costs = {}
@@ -246,9 +246,9 @@ def _with_model(rec: ResultRecord, preset: str, ckpt: Path, sha: str) -> ResultR
 
 def _measure(G, label, preset, ckpt, ds, lpips, inception, classifier, n, out, cfg, device, sub, progress):
     """PPL (4), separability (2) and FID (1) records of one generator."""
-    from stylegan_eval.fid import compute_fid
-    from stylegan_eval.ppl import compute_ppl
-    from stylegan_eval.separability import compute_separability
+    from stylegan_eval.metrics.fid import compute_fid
+    from stylegan_eval.metrics.ppl import compute_ppl
+    from stylegan_eval.metrics.separability import compute_separability
 
     recs = []
     for space in ("z", "w"):

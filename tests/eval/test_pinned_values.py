@@ -17,7 +17,7 @@ from stylegan_eval import inception
 from stylegan_eval.classifier import build_classifier, classifier_config, save_classifier
 from stylegan_eval.cli import main
 
-from tests.eval.test_fid import PixelFeatures
+from tests.eval.metrics.test_fid import PixelFeatures
 
 # Recorded on main before the refactor (CPU, one process, one thread).
 PINNED = {

@@ -1,4 +1,4 @@
-"""stylegan_eval.fid: the distance against closed forms and scipy, the running statistics against
+"""stylegan_eval.metrics.fid: the distance against closed forms and scipy, the running statistics against
 NumPy, the sampling loop's determinism and resumption, its errors, and agreement with
 torch-fidelity's own calculate_metrics on the same folders and weights file."""
 
@@ -19,7 +19,7 @@ from stylegan_core.errors import DatasetError, NonFiniteError
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_core.synthetic import synthesize_dataset
-from stylegan_eval.fid import (
+from stylegan_eval.metrics.fid import (
     RunningStats,
     compute_fid,
     frechet_distance,
