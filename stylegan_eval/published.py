@@ -3,7 +3,7 @@
 Source: Karras, Laine & Aila, "A Style-Based Generator Architecture for Generative Adversarial
 Networks" (CVPR 2019): Table 1 (FID of configurations A-F), Tables 3 and 4 (perceptual path
 length and linear separability on FFHQ), and the official FFHQ model's numbers measured by the
-official code (NVlabs/stylegan README). The figures are copied from /work/shared/REFERENCE.md.
+official code (NVlabs/stylegan README).
 
 These are PUBLISHED numbers at 1024x1024 on the paper's datasets, measured with the real
 Inception / VGG16 / CelebA-HQ classifiers and the paper's sample counts. Reports show them next to

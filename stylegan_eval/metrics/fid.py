@@ -30,13 +30,10 @@ from tqdm import tqdm
 
 from stylegan_core import distributed
 from stylegan_core.errors import ConfigError, DatasetError, NonFiniteError
-from stylegan_core.seeding import per_sample_randn, torch_generator
 from stylegan_eval import fid_cache
-from stylegan_eval.images import to_uint8
+from stylegan_eval.metrics.generation import generate_uint8, noise_mode_of, to_rgb
 from stylegan_eval.records import ResultRecord, file_sha256
 
-Z_STREAM = 0  # per_sample_randn stream of the latents
-NOISE_STREAM = 1  # per-sample generator stream of the noise inputs
 DEFAULT_CHUNK = 1000  # samples between progress checkpoints (and all-reduces)
 
 
@@ -181,56 +178,12 @@ def fid_from_stats(a: RunningStats, b: RunningStats) -> float:
 # e.g. stylegan_eval.inception.InceptionFeatures.
 
 
-def per_sample_noise(shapes, seed: int, indices, device) -> list[torch.Tensor]:
-    """Noise inputs [N, 1, h, w] per (h, w) in `shapes`; sample j's noise depends only on
-    (seed, indices[j]): one generator per sample draws its layers in order."""
-    layers: list[list[torch.Tensor]] = [[] for _ in shapes]
-    for i in indices:
-        gen = torch_generator(seed, NOISE_STREAM, int(i), device=device)
-        for layer, (h, w) in zip(layers, shapes):
-            layer.append(torch.randn((1, h, w), generator=gen, device=device))
-    return [torch.stack(layer) for layer in layers]
-
-
-def noise_mode_of(G) -> str:
-    """'given': fresh noise per sample, drawn from (seed, i), matching the official FID's
-    randomize_noise=True (the metric measures the distribution including the noise's stochastic
-    detail; 'const' would freeze one noise realisation for all samples). 'none' for a generator
-    without noise inputs; 'const' (its stored noise) for one that cannot take explicit noise."""
-    shapes = getattr(G.synthesis, "noise_shapes", None)
-    if shapes is None:
-        return "const"
-    return "given" if len(shapes) else "none"
-
-
-@torch.no_grad()
-def generate_uint8(G, indices, seed: int, truncation_psi: float, truncation_cutoff, device) -> torch.Tensor:
-    """Images of samples `indices` quantised as the official code: uint8 [N, 3, H, W]."""
-    z = per_sample_randn((G.z_dim,), seed, indices, stream=Z_STREAM).to(device)  # [N, z_dim]
-    ws = G.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-    mode = noise_mode_of(G)
-    noise = per_sample_noise(G.synthesis.noise_shapes, seed, indices, device) if mode == "given" else None
-    img = G.synthesis(ws, noise_mode=mode, noise=noise)  # [N, C, H, W] in ~[-1, 1]
-    if not torch.isfinite(img).all():
-        raise NonFiniteError(f"the generator produced NaN or Inf for samples {indices[0]}..{indices[-1]} (seed {seed})")
-    return _rgb(to_uint8(img))
-
-
-def _rgb(images: torch.Tensor) -> torch.Tensor:
-    """Grayscale [N, 1, H, W] -> [N, 3, H, W] (as PIL's convert('RGB') in torch-fidelity)."""
-    if images.shape[1] == 1:
-        return images.expand(-1, 3, -1, -1)
-    if images.shape[1] != 3:
-        raise DatasetError(f"FID needs grayscale or RGB images, got {images.shape[1]} channels")
-    return images
-
-
 def load_images(ds, indices) -> torch.Tensor:
     """Dataset images `indices` as uint8 [N, 3, H, W]."""
     images = torch.stack([ds[int(i)] for i in indices])
     if images.dtype != torch.uint8:
         raise DatasetError(f"dataset returned {images.dtype} images; expected uint8")
-    return _rgb(images)
+    return to_rgb(images)
 
 
 def accumulate(
@@ -377,7 +330,7 @@ def compute_fid(
                "num": num_gen, "truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff,
                "noise_mode": noise_mode, "chunk": chunk_size, **_extractor_key(extractor)}
         gen, resumed_from = accumulate(
-            num_gen, lambda idx: generate_uint8(G, idx, seed, truncation_psi, truncation_cutoff, device),
+            num_gen, lambda idx: generate_uint8(G, idx, seed, device, truncation_psi, truncation_cutoff),
             extractor, batch_size, chunk_size, device, cache_dir / "progress" if resume else None, key, "FID generated",
         )
         n_gen = num_gen

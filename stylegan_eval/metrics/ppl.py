@@ -38,17 +38,15 @@ from torch import nn
 from stylegan_core import distributed
 from stylegan_core.atomic import atomic_open
 from stylegan_core.errors import ConfigError, NonFiniteError
-from stylegan_core.seeding import per_sample_rand, per_sample_randn, torch_generator
+from stylegan_core.seeding import PATH_END, PATH_NOISE, PATH_START, PATH_T, per_sample_noise, per_sample_rand, per_sample_randn
 from stylegan_eval.images import area_downsample
+from stylegan_eval.metrics.generation import noise_mode_of
 from stylegan_eval.records import FeatureNetwork, ResultRecord, file_sha256
 
 Space = Literal["z", "w"]
 Sampling = Literal["full", "end"]
 
 LPIPS_SIZE = 256  # the official code downsamples crops larger than this ("VGG was built for 224")
-
-# Seeding streams: which independent draw of sample i each tensor is.
-_STREAM_Z0, _STREAM_Z1, _STREAM_T, _STREAM_NOISE = 0, 1, 2, 3
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers
@@ -195,23 +193,20 @@ class PPLSampler:
 
     def __init__(self, G: nn.Module, distance: nn.Module, config: PPLConfig, seed: int, device: torch.device):
         self.G, self.distance, self.config, self.seed, self.device = G, distance, config, seed, device
-        self.noise_shapes = [tuple(s) for s in G.synthesis.noise_shapes]  # [(h, w), ...]
+        self.noise_mode = noise_mode_of(G)
+        self.noise_shapes = [tuple(s) for s in G.synthesis.noise_shapes] if self.noise_mode == "given" else []
 
     def inputs(self, indices) -> PairInputs:
         """z0, z1, t and noise of samples `indices`; row j depends only on (seed, indices[j])."""
         z_shape = (self.G.z_dim,)
-        z0 = per_sample_randn(z_shape, self.seed, indices, _STREAM_Z0)
-        z1 = per_sample_randn(z_shape, self.seed, indices, _STREAM_Z1)
+        z0 = per_sample_randn(z_shape, self.seed, indices, PATH_START)
+        z1 = per_sample_randn(z_shape, self.seed, indices, PATH_END)
         if self.config.sampling == "full":
-            t = per_sample_rand((), self.seed, indices, _STREAM_T)
+            t = per_sample_rand((), self.seed, indices, PATH_T)
         else:
             t = torch.zeros(len(indices))
-        # One generator per sample for all its noise inputs, drawn in layer order.
-        gens = [torch_generator(self.seed, _STREAM_NOISE, int(i)) for i in indices]
-        noise = [
-            torch.stack([torch.randn((1, h, w), generator=g) for g in gens]) if gens else torch.empty((0, 1, h, w))
-            for h, w in self.noise_shapes
-        ]
+        # Drawn on the CPU (the same numbers on every device); empty without noise inputs.
+        noise = per_sample_noise(self.noise_shapes, self.seed, indices, PATH_NOISE) if self.noise_mode == "given" else []
         return PairInputs(z0=z0, z1=z1, t=t, noise=noise)
 
     def images(self, inputs: PairInputs) -> torch.Tensor:
@@ -226,6 +221,8 @@ class PPLSampler:
             t2 = t[:, None]
             z = torch.cat([slerp(z0, z1, t2), slerp(z0, z1, t2 + eps)])
             ws = self.G.mapping(z, truncation_psi=1.0)
+        if self.noise_mode != "given":
+            return self.G.synthesis(ws, noise_mode=self.noise_mode)
         noise = [torch.cat([n, n]).to(dev) for n in inputs.noise]
         return self.G.synthesis(ws, noise_mode="given", noise=noise)
 
@@ -287,7 +284,7 @@ def compute_ppl(
     save_dists: str | os.PathLike | None = None,  # write all num_samples distances (.npy), rank 0
     progress: bool = True,  # tqdm bar on rank 0
 ) -> ResultRecord:
-    """PPL of generator G (DESIGN.md interface). Under torchrun every rank measures its share of
+    """PPL of generator G (the interface of stylegan_core.interface). Under torchrun every rank measures its share of
     sample indices and every rank returns the same record (callers report on rank 0).
 
     Raises ConfigError for bad parameters, MissingWeightsError without LPIPS weights (unless

@@ -45,8 +45,8 @@ from tqdm import tqdm
 
 from stylegan_core import distributed
 from stylegan_core.errors import NonFiniteError, UserError
-from stylegan_core.seeding import per_sample_randn, torch_generator
 from stylegan_eval.images import area_downsample
+from stylegan_eval.metrics.generation import generate_float
 from stylegan_eval.records import FeatureNetwork, ResultRecord, file_sha256
 
 FitStatus = Literal["ok", "not_converged", "single_class"]
@@ -259,25 +259,9 @@ def separability_score(latents, probs, num_keep: int, n_jobs: int = 1) -> Separa
 # Sampling: generator -> (z, w, classifier probabilities), deterministic per sample index.
 
 
-def _per_sample_noise(noise_shapes, seed: int, indices, device: torch.device) -> list[torch.Tensor]:
-    """One [B, 1, h, w] tensor per noise input; sample i's noise comes from its own generator
-    (seed, stream 1, i) on `device`, so it never depends on the batch it falls in."""
-    sizes = [h * w for h, w in noise_shapes]
-    if not sizes:
-        return []
-    flat = torch.stack(
-        [
-            torch.randn(sum(sizes), generator=torch_generator(seed, 1, int(i), device=device), device=device)
-            for i in indices
-        ]
-    )  # [B, sum(h*w)]
-    parts = torch.split(flat, sizes, dim=1)
-    return [p.reshape(len(indices), 1, h, w) for p, (h, w) in zip(parts, noise_shapes)]
-
-
 @torch.no_grad()
 def sample_latents_and_probs(
-    G: torch.nn.Module,  # generator interface of DESIGN.md
+    G: torch.nn.Module,  # the interface of stylegan_core.interface
     classifier: torch.nn.Module,  # AttributeClassifier: images [-1, 1] at .resolution -> logits [N, A]
     num_samples: int,  # images to generate (shared across ranks)
     batch_size: int,  # per rank; does not change the result
@@ -299,16 +283,12 @@ def sample_latents_and_probs(
         )
     G = G.to(device).eval()
     classifier = classifier.to(device).eval()
-    noise_shapes = list(getattr(G.synthesis, "noise_shapes", []))
     local = distributed.shard(range(num_samples))
     zs, ws_, logits = [], [], []
     starts = range(0, len(local), batch_size)
     for start in tqdm(starts, desc="ls sampling", unit="batch", disable=not (progress and distributed.is_main())):
         idx = local[start : start + batch_size]
-        z = per_sample_randn((G.z_dim,), seed, idx, stream=0)  # [B, z_dim] on CPU: exact on any device
-        ws = G.mapping(z.to(device))  # [B, num_ws, w_dim]; no truncation in metrics
-        noise = _per_sample_noise(noise_shapes, seed, idx, device)
-        img = G.synthesis(ws, noise_mode="given", noise=noise) if noise else G.synthesis(ws, noise_mode="none")
+        z, ws, img = generate_float(G, idx, seed, device)  # ws [B, num_ws, w_dim]; no truncation in metrics
         img = area_downsample(img.float(), res)  # [B, C, res, res]
         out = classifier(img).float()  # [B, A]
         if not torch.isfinite(out).all() or not torch.isfinite(ws).all():
@@ -331,7 +311,7 @@ def sample_latents_and_probs(
 
 
 def compute_separability(
-    G: torch.nn.Module,  # generator interface of DESIGN.md
+    G: torch.nn.Module,  # the interface of stylegan_core.interface
     classifier: torch.nn.Module,  # AttributeClassifier (stylegan_eval.classifier)
     num_samples: int = 200_000,  # generated images (the paper: 200,000)
     num_keep: int | None = None,  # most confident samples kept per attribute; None = half (paper: 100,000)
@@ -398,7 +378,7 @@ def compute_separability(
                     "w_layer": 0 if s == "w" else None,
                     "classifier_resolution": classifier.resolution,
                     "svm": "sklearn.svm.LinearSVC() defaults, random_state=0",
-                    "noise": "per-sample random (seed, 1, i)",
+                    "noise": "per-sample random (seed, stream 1, i)",
                     "device": device.type,
                 },
                 num_samples=num_samples,
