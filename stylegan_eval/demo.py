@@ -240,10 +240,6 @@ def _train_for(run_dir: Path, ds, preset, tcfg, seconds: float | None, device, c
         clock.say(f"  {preset.name}: {nimg} images, {rate:.0f} img/s, {max(0, int(deadline - time.perf_counter()))} s left")
 
 
-def _with_model(rec: ResultRecord, preset: str, ckpt: Path, sha: str) -> ResultRecord:
-    return dataclasses.replace(rec, params={**rec.params, "preset": preset}, checkpoint=str(ckpt), checkpoint_sha256=sha)
-
-
 def _measure(G, label, preset, ckpt, ds, lpips, inception, classifier, n, out, cfg, device, sub, progress):
     """PPL (4), separability (2) and FID (1) records of one generator."""
     from stylegan_eval.metrics.fid import compute_fid
@@ -257,10 +253,9 @@ def _measure(G, label, preset, ckpt, ds, lpips, inception, classifier, n, out, c
                                     batch_size=cfg.batch_size, seed=cfg.seed, device=device, distance=lpips,
                                     label=label, checkpoint=ckpt, preset=preset, progress=progress,
                                     save_dists=out / "dists" / f"{label}_ppl_{space}{sampling}.npy"))
-    sha = file_sha256(ckpt)
-    ls = compute_separability(G, classifier, num_samples=n["ls"], batch_size=cfg.batch_size, seed=cfg.seed,
-                              device=device, n_jobs=min(2, os.cpu_count() or 1), model=label, progress=progress)
-    recs += [_with_model(r, preset, ckpt, sha) for r in ls]
+    recs += compute_separability(G, classifier, num_samples=n["ls"], batch_size=cfg.batch_size, seed=cfg.seed,
+                                 device=device, n_jobs=min(2, os.cpu_count() or 1), model=label, checkpoint=str(ckpt),
+                                 preset=preset, progress=progress)
     recs.append(compute_fid(G, ds, num_gen=n["fid"], num_real=min(n["fid"], len(ds)), batch_size=cfg.batch_size,
                             seed=cfg.seed, device=device, cache_dir=out / "fid-cache", extractor=inception,
                             substitute=sub, label=label, checkpoint=str(ckpt), preset=preset))

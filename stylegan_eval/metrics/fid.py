@@ -16,10 +16,12 @@ Layers, top to bottom:
 4. `compute_fid`: a generator or an image folder against a dataset; returns a ResultRecord.
 """
 
+import dataclasses
 import math
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,8 @@ from stylegan_core import distributed
 from stylegan_core.errors import ConfigError, DatasetError, NonFiniteError
 from stylegan_eval import fid_cache
 from stylegan_eval.metrics.generation import generate_uint8, noise_mode_of, to_rgb
-from stylegan_eval.records import ResultRecord, file_sha256
+from stylegan_eval.provenance import MetricResult, Provenance, extras_from_dict
+from stylegan_eval.records import ResultRecord
 
 DEFAULT_CHUNK = 1000  # samples between progress checkpoints (and all-reduces)
 
@@ -276,6 +279,28 @@ def dataset_stats(ds, fingerprint: str, num: int, extractor, batch_size: int, de
     return stats, False, time.perf_counter() - t0
 
 
+@dataclass(frozen=True)
+class FIDExtras:
+    """Details of an FID measurement (the record's `extras`)."""
+
+    num_real: int  # dataset images in the reference statistics
+    cache_hit: bool  # the reference statistics came from the cache
+    time_real_s: float
+    time_generated_s: float
+    time_distance_s: float
+    world_size: int  # torch.distributed processes
+    device: str
+    resumed_from: int | None = None  # generator source: the sample index an interrupted run resumed at
+    source_cache_hit: bool | None = None  # folder source: its statistics came from the cache
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "FIDExtras":
+        return extras_from_dict(FIDExtras, d)
+
+
 def compute_fid(
     source,  # a Generator (stylegan_core interface), or a folder / zip / dataset of images
     data,  # the reference dataset: a folder / zip path, or an object from open_dataset
@@ -297,6 +322,7 @@ def compute_fid(
     label: str | None = None,  # record.model; default: the folder name or "generator"
     checkpoint: str | None = None,  # the file the generator came from, for the record
     preset: str | None = None,  # the checkpoint's preset name, for the record
+    metric: str = "fid",  # record name (the registry's protocols say "fid50k", "fid50k_full")
 ) -> ResultRecord:
     """FID of a generator (or an image folder) against a dataset, as a ResultRecord whose extras
     hold the real/generated counts, whether the dataset statistics came from the cache, and
@@ -321,7 +347,8 @@ def compute_fid(
     real, real_hit, t_real = dataset_stats(ds_real, real_fp, n_real, extractor, batch_size, device, cache_dir, use_cache,
                                            resume, "FID real images")
 
-    extras: dict[str, Any] = {"num_real": n_real, "cache_hit": real_hit, "time_real_s": t_real}
+    timings = {"time_real_s": t_real}
+    resumed_from = source_hit = None
     t0 = time.perf_counter()
     if is_generator:
         G = source.to(device)
@@ -334,35 +361,26 @@ def compute_fid(
             extractor, batch_size, chunk_size, device, cache_dir / "progress" if resume else None, key, "FID generated",
         )
         n_gen = num_gen
-        extras.update(resumed_from=resumed_from)
         params = {"source": "generator", "noise_mode": noise_mode, "truncation_psi": truncation_psi,
                   "truncation_cutoff": truncation_cutoff}
-        model = label or (Path(checkpoint).stem if checkpoint else "generator")
+        prov_label = label or (Path(checkpoint).stem if checkpoint else "generator")
     else:
         ds_gen = _open(source, None, fit)
         n_gen, gen_fp = min(num_gen, len(ds_gen)), ds_gen.fingerprint()
-        gen, gen_hit, _ = dataset_stats(ds_gen, gen_fp, n_gen, extractor, batch_size, device, cache_dir, use_cache,
-                                        resume, "FID source images")
-        extras.update(source_cache_hit=gen_hit)
+        gen, source_hit, _ = dataset_stats(ds_gen, gen_fp, n_gen, extractor, batch_size, device, cache_dir, use_cache,
+                                           resume, "FID source images")
         params = {"source": str(source) if isinstance(source, (str, Path)) else "dataset", "source_fingerprint": gen_fp}
-        model = label or (Path(source).name if isinstance(source, (str, Path)) else "dataset")
-    extras["time_generated_s"] = time.perf_counter() - t0
+        prov_label = label or (Path(source).name if isinstance(source, (str, Path)) else "dataset")
+    timings["time_generated_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     value = fid_from_stats(gen, real)
-    extras.update(time_distance_s=time.perf_counter() - t0, world_size=distributed.world_size(), device=str(device))
-    params.update(num_gen=n_gen, num_real=n_real, batch_size=batch_size, preset=preset,
+    params.update(num_gen=n_gen, num_real=n_real, batch_size=batch_size,
                   data=str(data) if isinstance(data, (str, Path)) else "dataset", data_fingerprint=real_fp)
-    return ResultRecord(
-        metric="fid",
-        value=value,
-        params=params,
-        num_samples=n_gen,
-        seed=seed,
-        model=model,
-        checkpoint=checkpoint,
-        checkpoint_sha256=None if checkpoint is None else file_sha256(checkpoint),
-        feature_network=extractor.identity,
-        wall_time_s=time.perf_counter() - t_start,
-        extras=extras,
-    )
+    extras = FIDExtras(num_real=n_real, cache_hit=real_hit, time_distance_s=time.perf_counter() - t0,
+                       world_size=distributed.world_size(), device=str(device), resumed_from=resumed_from,
+                       source_cache_hit=source_hit, **timings)
+    result = MetricResult(metric=metric, value=value, params=params, num_samples=n_gen, seed=seed,
+                          feature_network=extractor.identity, wall_time_s=time.perf_counter() - t_start, extras=extras)
+    prov = Provenance(prov_label, None, None, preset) if checkpoint is None else Provenance.of_checkpoint(checkpoint, prov_label, preset)
+    return prov.record(result)

@@ -6,6 +6,9 @@ import pandas as pd
 import pytest
 
 from stylegan_core.errors import UserError
+from stylegan_eval.metrics.fid import FIDExtras
+from stylegan_eval.metrics.ppl import PPLExtras
+from stylegan_eval.metrics.separability import LSExtras
 from stylegan_eval.html_report import MARKER, ReportOptions, write_report
 from stylegan_eval.records import FeatureNetwork, ResultRecord, append_jsonl
 from stylegan_eval.report import (
@@ -18,9 +21,29 @@ INCEPTION = FeatureNetwork("inception-v3-compat", "/x/pt_inception.pth", False, 
 CLASSIFIER = FeatureNetwork("attribute-classifier", "/x/cls.pt", False)
 
 
+def ppl_extras(dists_file=None):
+    """Extras as compute_ppl writes them."""
+    return PPLExtras(1.0, 0.1, {"1": 0.5, "50": 1.0, "99": 2.0}, 90, 16, 1, dists_file).to_dict()
+
+
+def ls_extras(entropies: dict[str, float]):
+    """Extras as compute_separability writes them."""
+    n = len(entropies)
+    return LSExtras(list(entropies), list(entropies.values()), [0.9] * n, ["ok"] * n, [50] * n, 100, 1, []).to_dict()
+
+
+def default_extras(metric):
+    if metric.startswith("ppl_"):
+        return ppl_extras()
+    if metric.startswith("ls_"):
+        return ls_extras({"smile": 0.5})
+    return FIDExtras(50_000, False, 1.0, 1.0, 0.1, 1, "cpu").to_dict()
+
+
 def rec(metric, value, model="F-cpu32", preset="F-cpu32", n=100, fn=LPIPS_SUB, sha="aa" * 32, extras=None, created=None):
     kw = {"created": created} if created else {}
-    return ResultRecord(metric, value, {"preset": preset}, n, 0, model, f"{model}.pt", sha, fn, 0.5, extras or {}, **kw)
+    extras = default_extras(metric) if extras is None else extras
+    return ResultRecord(metric, value, {"preset": preset}, n, 0, model, f"{model}.pt", sha, fn, 0.5, extras, **kw)
 
 
 def full_set(model, preset, ppl_z, ppl_w, ls_z, ls_w, fid, sha, extras_ppl=None, extras_ls=None):
@@ -199,8 +222,7 @@ def test_failed_build_leaves_previous_report_and_no_temp(tmp_path):
 
 def test_report_figures_from_record_extras(tmp_path):
     np.save(tmp_path / "d.npy", np.random.default_rng(0).lognormal(3, 1, 300))
-    write_results(tmp_path / "r.jsonl", extras_ppl={"dists_path": "d.npy"},
-                  extras_ls={"entropies": {"smile": 0.2, "hat": 0.4}})
+    write_results(tmp_path / "r.jsonl", extras_ppl=ppl_extras("d.npy"), extras_ls=ls_extras({"smile": 0.2, "hat": 0.4}))
     out = write_report(load_inputs([tmp_path / "r.jsonl"]), tmp_path / "rep")
     names = sorted(p.name for p in (out / "figures").iterdir())
     assert names == ["entropies_0.png", "entropies_1.png", "ppl_hist_0.png", "ppl_hist_1.png"]
