@@ -78,7 +78,7 @@ def test_fid50k_estimate_F_cpu32(benchmark, net):
 
     def generate():
         start = next(counter) * BATCH
-        return generate_uint8(G, list(range(start, start + BATCH)), 0, "cpu")
+        return generate_uint8(G, list(range(start, start + BATCH)), 0, device="cpu")
 
     images = generate()
     t0 = time.perf_counter()

@@ -280,6 +280,18 @@ def dataset_stats(ds, fingerprint: str, num: int, extractor, batch_size: int, de
 
 
 @dataclass(frozen=True)
+class FIDConfig:
+    """Constants of an FID protocol (stylegan_eval.metrics.registry)."""
+
+    num_samples: int = 50_000  # generated images
+    num_real: int | None = 50_000  # dataset images: the first min(num_real, len); None: all of them
+
+    def __post_init__(self):
+        if self.num_samples < 2 or (self.num_real is not None and self.num_real < 2):
+            raise ConfigError(f"FID needs at least 2 generated and 2 real images, got {self.num_samples}, {self.num_real}")
+
+
+@dataclass(frozen=True)
 class FIDExtras:
     """Details of an FID measurement (the record's `extras`)."""
 
@@ -357,7 +369,7 @@ def compute_fid(
                "num": num_gen, "truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff,
                "noise_mode": noise_mode, "chunk": chunk_size, **_extractor_key(extractor)}
         gen, resumed_from = accumulate(
-            num_gen, lambda idx: generate_uint8(G, idx, seed, device, truncation_psi, truncation_cutoff),
+            num_gen, lambda idx: generate_uint8(G, idx, seed, truncation_psi, truncation_cutoff, device),
             extractor, batch_size, chunk_size, device, cache_dir / "progress" if resume else None, key, "FID generated",
         )
         n_gen = num_gen

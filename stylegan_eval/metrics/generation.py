@@ -40,7 +40,7 @@ def synthesize(G, ws: torch.Tensor, seed: int, indices, stream: int = NOISE, rep
 
 
 @torch.no_grad()
-def generate_float(G, indices, seed: int, device, truncation_psi: float = 1.0, truncation_cutoff=None) -> tuple[torch.Tensor, torch.Tensor]:
+def generate_float(G, indices, seed: int, device, truncation_psi: float = 1.0, truncation_cutoff=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(z [N, z_dim] on the CPU, ws [N, num_ws, w_dim], images [N, C, H, W] in ~[-1, 1]) of
     samples `indices`. z is drawn on the CPU so it is the same on every device."""
     z = per_sample_randn((G.z_dim,), seed, indices, stream=LATENT)
@@ -58,10 +58,15 @@ def to_rgb(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_uint8(G, indices, seed: int, device, truncation_psi: float = 1.0, truncation_cutoff=None) -> torch.Tensor:
+def generate_uint8(G, indices, seed: int, truncation_psi: float = 1.0, truncation_cutoff=None, device="cpu") -> torch.Tensor:
     """Images of samples `indices` quantised as the official code: uint8 [N, 3, H, W]."""
     indices = list(indices)
     _, _, img = generate_float(G, indices, seed, device, truncation_psi, truncation_cutoff)
+    return quantize(img, indices, seed)
+
+
+def quantize(img: torch.Tensor, indices, seed: int) -> torch.Tensor:
+    """Generated float images -> uint8 RGB [N, 3, H, W] for feature networks; NaN/Inf is an error."""
     if not torch.isfinite(img).all():
         raise NonFiniteError(f"the generator produced NaN or Inf for samples {indices[0]}..{indices[-1]} (seed {seed})")
     return to_rgb(to_uint8(img))

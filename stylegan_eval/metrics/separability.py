@@ -262,6 +262,20 @@ def separability_score(latents, probs, num_keep: int, n_jobs: int = 1) -> Separa
 # Sampling: generator -> (z, w, classifier probabilities), deterministic per sample index.
 
 
+def check_classifier(G, classifier) -> None:
+    """SeparabilityError unless the classifier can label G's images (integer downsampling, channels)."""
+    res = classifier.resolution
+    if G.img_resolution < res or G.img_resolution % res:
+        raise SeparabilityError(
+            f"generator images are {G.img_resolution}px; the classifier needs {res}px and images are only "
+            "area-downsampled by an integer factor: train a classifier at a resolution that divides it"
+        )
+    if G.img_channels != classifier.img_channels:
+        raise SeparabilityError(
+            f"generator makes {G.img_channels}-channel images, the classifier takes {classifier.img_channels}"
+        )
+
+
 @torch.no_grad()
 def sample_latents_and_probs(
     G: torch.nn.Module,  # the interface of stylegan_core.interface
@@ -274,16 +288,8 @@ def sample_latents_and_probs(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """z [N, z_dim], w = ws[:, 0] [N, w_dim] (float32) and probs [N, A] (float64), index order,
     on every rank."""
+    check_classifier(G, classifier)
     res = classifier.resolution
-    if G.img_resolution < res or G.img_resolution % res:
-        raise SeparabilityError(
-            f"generator images are {G.img_resolution}px; the classifier needs {res}px and images are only "
-            "area-downsampled by an integer factor: train a classifier at a resolution that divides it"
-        )
-    if G.img_channels != classifier.img_channels:
-        raise SeparabilityError(
-            f"generator makes {G.img_channels}-channel images, the classifier takes {classifier.img_channels}"
-        )
     G = G.to(device).eval()
     classifier = classifier.to(device).eval()
     local = distributed.shard(range(num_samples))
@@ -364,11 +370,18 @@ def measure_separability(options: MetricOptions, config: LSConfig, classifier: t
     Under torchrun every rank samples and classifies its share; rank 0 fits the SVMs and every
     rank returns the same results.
     """
+    t0 = time.time()
+    z, w, probs = sample_latents_and_probs(options.G, classifier, config.num_samples, options.batch_size, options.seed,
+                                           options.device, options.progress)
+    return separability_results(options, config, classifier, z, w, probs, t0)
+
+
+def separability_results(options: MetricOptions, config: LSConfig, classifier: torch.nn.Module, z: torch.Tensor,
+                         w: torch.Tensor, probs: torch.Tensor, t0: float) -> list[MetricResult]:
+    """Fit and score sampled z [N, z_dim], w [N, w_dim], probs [N, A] (every rank holds them; rank 0
+    fits, every rank returns the results). `t0`: time.time() when sampling started."""
     num_samples, num_keep, spaces, device, seed = config.num_samples, config.keep, config.spaces, options.device, options.seed
     names = list(classifier.attribute_names)
-    t0 = time.time()
-    z, w, probs = sample_latents_and_probs(options.G, classifier, num_samples, options.batch_size, seed, device,
-                                           options.progress)
 
     # Rank 0 fits; the other ranks receive the table of entropies/accuracies/statuses as a tensor.
     num_attr = len(names)

@@ -182,13 +182,13 @@ def test_sample_i_depends_only_on_seed_and_i(G):
     shapes = G.synthesis.noise_shapes
     whole_noise, part_noise = per_sample_noise(shapes, 3, range(6)), per_sample_noise(shapes, 3, [4, 2])
     assert all(torch.equal(w[[4, 2]], p) for w, p in zip(whole_noise, part_noise))
-    whole = generate_uint8(G, list(range(6)), 3, "cpu")
-    part = generate_uint8(G, [4, 2], 3, "cpu")
+    whole = generate_uint8(G, list(range(6)), 3, device="cpu")
+    part = generate_uint8(G, [4, 2], 3, device="cpu")
     assert whole.dtype == torch.uint8 and whole.shape == (6, 3, 16, 16)
     # Same inputs; batched convolutions may round differently, flipping a rare pixel by one level.
     diff = (part.int() - whole[[4, 2]].int()).abs()
     assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
-    other_seed = generate_uint8(G, [4], 4, "cpu")
+    other_seed = generate_uint8(G, [4], 4, device="cpu")
     assert (other_seed.int() - whole[[4]].int()).abs().float().mean() > 5
 
 
