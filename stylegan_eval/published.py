@@ -17,11 +17,14 @@ Column names are the report's: "fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl
 from dataclasses import dataclass, field
 from typing import Literal
 
-METRIC_COLUMNS = ("fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w")
+METRIC_COLUMNS = ("fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w", "kid", "precision", "recall")
 
 # Sample counts the paper's protocols use; a measured value with fewer is marked in reports.
 PAPER_NUM_SAMPLES = {
     "fid": 50_000,  # generated images (against up to 50k real)
+    "kid": 50_000,  # kid50k (stylegan2-ada)
+    "precision": 50_000,  # pr50k3
+    "recall": 50_000,
     "ppl_zfull": 100_000,
     "ppl_zend": 100_000,
     "ppl_wfull": 100_000,

@@ -30,10 +30,14 @@ FEWER_MARK = "‡"
 LEGEND = {
     SUBSTITUTE_MARK: "measured with a SUBSTITUTE feature network (not the standard pretrained weights); "
     "not comparable with published numbers",
-    FEWER_MARK: "measured with fewer samples than the paper's protocol (FID 50k, PPL 100k, separability 200k)",
+    FEWER_MARK: "measured with fewer samples than the paper's protocol (FID/KID/precision/recall 50k, PPL 100k, "
+    "separability 200k)",
 }
 COLUMN_TITLES = {
     "fid": "FID",
+    "kid": "KID",
+    "precision": "Precision",
+    "recall": "Recall",
     "ppl_zfull": "PPL Z full",
     "ppl_zend": "PPL Z end",
     "ppl_wfull": "PPL W full",
@@ -125,6 +129,19 @@ def metric_column(metric: str) -> str | None:
         return metric
     if metric.startswith("fid"):
         return "fid"
+    if metric.startswith("kid"):
+        return "kid"
+    if metric.startswith("pr") and metric.endswith(("_precision", "_recall")):
+        return metric.rsplit("_", 1)[1]
+    return None
+
+
+def uncertainty_of(record: ResultRecord) -> float | None:
+    """The spread a record reports beside its value: KID's standard deviation over subsets."""
+    if record.metric.startswith("kid"):
+        from stylegan_eval.metrics.image_metrics import KIDExtras
+
+        return KIDExtras.from_dict(record.extras).std
     return None
 
 
@@ -147,6 +164,7 @@ def records_frame(loaded: Sequence[LoadedRecord]) -> pd.DataFrame:
                 "metric": r.metric,
                 "column": column,
                 "value": r.value,
+                "std": uncertainty_of(r),
                 "num_samples": r.num_samples,
                 "paper_num_samples": paper_n,
                 "fewer_samples": bool(paper_n is not None and r.num_samples < paper_n),
@@ -161,7 +179,7 @@ def records_frame(loaded: Sequence[LoadedRecord]) -> pd.DataFrame:
         )
     columns = [
         "record_id", "source", "model", "preset", "checkpoint", "checkpoint_sha256", "metric", "column",
-        "value", "num_samples", "paper_num_samples", "fewer_samples", "feature_network", "feature_weights",
+        "value", "std", "num_samples", "paper_num_samples", "fewer_samples", "feature_network", "feature_weights",
         "substitute", "seed", "wall_time_s", "created", "params",
     ]
     return pd.DataFrame(rows, columns=columns)
@@ -189,6 +207,7 @@ class ModelTable:
     marks: pd.DataFrame  # "", "†", "‡", "†‡"
     record_ids: pd.DataFrame  # the record each cell came from ("" where not measured)
     info: pd.DataFrame  # preset, checkpoint_sha256, kind, mapping_layers per model
+    std: pd.DataFrame | None = None  # float; the spread a record reports (KID's std), NaN where none
 
 
 def model_table(frame: pd.DataFrame) -> ModelTable:
@@ -203,6 +222,7 @@ def model_table(frame: pd.DataFrame) -> ModelTable:
     latest = latest.assign(mark=latest.apply(marks_of, axis=1))
     marks = latest.pivot(index="label", columns="column", values="mark").reindex(index=order, columns=cols)
     ids = latest.pivot(index="label", columns="column", values="record_id").reindex(index=order, columns=cols)
+    std = latest.pivot(index="label", columns="column", values="std").reindex(index=order, columns=cols).astype(float)
     info_rows = []
     for label in order:
         sub = df[df["label"] == label]
@@ -217,14 +237,26 @@ def model_table(frame: pd.DataFrame) -> ModelTable:
             }
         )
     info = pd.DataFrame(info_rows, index=pd.Index(order, name="label"))
-    values.index.name = marks.index.name = ids.index.name = "label"
-    return ModelTable(values, marks.astype(object).fillna(""), ids.astype(object).fillna(""), info)
+    values.index.name = marks.index.name = ids.index.name = std.index.name = "label"
+    return ModelTable(values, marks.astype(object).fillna(""), ids.astype(object).fillna(""), info, std)
 
 
 def format_value(v: float) -> str:
     if pd.isna(v):
         return ""
     return f"{v:.2f}" if abs(v) < 1000 else f"{v:.1f}"
+
+
+def format_cell(table: ModelTable, label: str, column: str) -> str:
+    """A measured cell: KID with 4 decimals and its standard deviation (its values are ~1e-3),
+    everything else as `format_value`; then the cell's marks."""
+    v = table.values.at[label, column]
+    if column == "kid" and pd.notna(v):
+        std = table.std.at[label, column] if table.std is not None else float("nan")
+        text = f"{v:.4f}" + (f" ± {std:.4f}" if pd.notna(std) else "")
+    else:
+        text = format_value(v)
+    return text + table.marks.at[label, column]
 
 
 @dataclass(frozen=True)
@@ -240,7 +272,7 @@ def model_rows(table: ModelTable, published: bool = True) -> list[DisplayRow]:
     by the published rows of the paper configuration its preset reproduces."""
     rows = []
     for label in table.values.index:
-        cells = [format_value(table.values.at[label, c]) + table.marks.at[label, c] for c in METRIC_COLUMNS]
+        cells = [format_cell(table, label, c) for c in METRIC_COLUMNS]
         rows.append(DisplayRow(label, cells, False, [table.record_ids.at[label, c] for c in METRIC_COLUMNS]))
         if published:
             for pr in published_rows(table.info.at[label, "preset"]):

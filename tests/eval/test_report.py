@@ -238,3 +238,23 @@ def test_records_without_checkpoint_hash_join_their_model_row(tmp_path):
     t = model_table(records_frame(load_inputs([path]).records))
     assert list(t.values.index) == ["F-cpu32"]
     assert t.values.at["F-cpu32", "ls_w"] == 2.0 and t.info.at["F-cpu32", "checkpoint_sha256"] == "aa" * 32
+
+
+def test_kid_with_its_std_and_precision_recall_columns(tmp_path):
+    from stylegan_eval.metrics.image_metrics import KIDExtras, PRExtras
+    from stylegan_eval.published import METRIC_COLUMNS
+
+    path = tmp_path / "r.jsonl"
+    pr = PRExtras(0.75, 0.5, 3, 1000).to_dict()
+    append_jsonl(path, rec("kid50k", 0.01234, n=50_000, fn=INCEPTION, extras=KIDExtras(0.00056, 100, 1000, 50_000).to_dict()))
+    append_jsonl(path, rec("pr50k3_precision", 0.75, n=1000, fn=INCEPTION, extras=pr))
+    append_jsonl(path, rec("pr50k3_recall", 0.5, n=1000, fn=INCEPTION, extras=pr))
+    frame = records_frame(load_inputs([path]).records)
+    assert list(frame["column"]) == ["kid", "precision", "recall"]
+    assert frame["std"].iloc[0] == 0.00056 and pd.isna(frame["std"].iloc[1])
+    (row,) = model_rows(model_table(frame), published=False)
+    cells = dict(zip(METRIC_COLUMNS, row.cells))
+    assert cells["kid"] == "0.0123 ± 0.0006"
+    assert cells["precision"] == "0.75" + FEWER_MARK and cells["recall"] == "0.50" + FEWER_MARK
+    md = (write_report(load_inputs([path]), tmp_path / "rep") / "report.md").read_text()
+    assert "KID" in md and "Precision" in md and "0.0123 ± 0.0006" in md
