@@ -27,11 +27,15 @@ from stylegan_eval.records import ResultRecord
 
 SUBSTITUTE_MARK = "†"
 FEWER_MARK = "‡"
+NOT_MEANINGFUL_MARK = "§"
+FID_MIN_SAMPLES = 2048  # Inception pool3 features: with fewer samples the covariance is singular
 LEGEND = {
     SUBSTITUTE_MARK: "measured with a SUBSTITUTE feature network (not the standard pretrained weights); "
     "not comparable with published numbers",
     FEWER_MARK: "measured with fewer samples than the paper's protocol (FID/KID/precision/recall 50k, PPL 100k, "
     "separability 200k)",
+    NOT_MEANINGFUL_MARK: f"not meaningful: FID of fewer than {FID_MIN_SAMPLES} samples (the feature dimension; the "
+    "covariance is singular); see KID, which is unbiased (the value is in results.csv)",
 }
 COLUMN_TITLES = {
     "fid": "FID",
@@ -196,7 +200,9 @@ def _model_labels(df: pd.DataFrame) -> pd.Series:
 
 
 def marks_of(row) -> str:
-    return (SUBSTITUTE_MARK if row["substitute"] else "") + (FEWER_MARK if row["fewer_samples"] else "")
+    not_meaningful = row["column"] == "fid" and row["num_samples"] < FID_MIN_SAMPLES
+    return ((SUBSTITUTE_MARK if row["substitute"] else "") + (FEWER_MARK if row["fewer_samples"] else "")
+            + (NOT_MEANINGFUL_MARK if not_meaningful else ""))
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,9 @@ def format_cell(table: ModelTable, label: str, column: str) -> str:
     """A measured cell: KID with 4 decimals and its standard deviation (its values are ~1e-3),
     everything else as `format_value`; then the cell's marks."""
     v = table.values.at[label, column]
-    if column == "kid" and pd.notna(v):
+    if NOT_MEANINGFUL_MARK in table.marks.at[label, column]:
+        text = "n/m"
+    elif column == "kid" and pd.notna(v):
         std = table.std.at[label, column] if table.std is not None else float("nan")
         text = f"{v:.4f}" + (f" ± {std:.4f}" if pd.notna(std) else "")
     else:
@@ -297,7 +305,7 @@ def table4_rows(table: ModelTable, published: bool = True) -> list[tuple[str, st
             cols = ["fid", f"ppl_{space}full", f"ppl_{space}end", f"ls_{space}"]
             if all(pd.isna(table.values.at[label, c]) for c in cols[1:]):
                 continue
-            cells = [format_value(table.values.at[label, c]) + table.marks.at[label, c] for c in cols]
+            cells = [format_cell(table, label, c) for c in cols]
             ids = [table.record_ids.at[label, c] for c in cols]
             out.append((kind, depth_s, DisplayRow(f"{label} ({space.upper()})", cells, False, ids)))
             if published:

@@ -141,7 +141,7 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
                                time_distance_s=time.perf_counter() - t0, world_size=options.world_size, device=str(device))
             params = {"source": "generator", "noise_mode": noise_mode_of(G), "truncation_psi": 1.0,
                       "truncation_cutoff": None, "num_gen": p.num_samples, "num_real": n_real[p.name],
-                      "data": str(inputs.data), "data_fingerprint": ds.fingerprint()}
+                      "data": str(inputs.data) if isinstance(inputs.data, (str, Path)) else "dataset", "data_fingerprint": ds.fingerprint()}
             out[p.name] = [MetricResult(p.name, value, params, p.num_samples, options.seed, inception.identity,
                                         time.perf_counter() - t_start, extras)]
         elif p.kind == "kid":
