@@ -118,7 +118,7 @@ OFFICIAL_FFHQ = _row(
     ls_z=165.0106, ls_w=3.7447,
 )
 
-# Kind and mapping depth of Table 1's configurations (official train.py flags, REFERENCE.md):
+# Kind and mapping depth of Table 1's configurations (official train.py flags):
 # A and B are traditional generators without a mapping network; C-F are style-based with 8 layers.
 CONFIG_KIND: dict[str, tuple[GeneratorKind, int]] = {
     "A": ("traditional", 0),
