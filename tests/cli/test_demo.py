@@ -73,7 +73,7 @@ def test_demo_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     help_text = capsys.readouterr().out
-    assert "stylegan-eval demo --tiny --out /tmp/smoke" in help_text and "--minutes" in help_text
+    assert "stylegan-eval demo --tiny --out demo-smoke" in help_text and "--minutes" in help_text
 
 
 def test_demo_config_errors():
