@@ -257,9 +257,9 @@ def _measure(G, label, preset, ckpt, ds, lpips, inception, classifier, n, out, c
     for space in ("z", "w"):
         for sampling in ("full", "end"):
             p = PROTOCOLS[f"ppl_{space}{sampling}"].with_num_samples(n["ppl"])
-            config = dataclasses.replace(p.config, crop=cfg.ppl_crop)
+            p = p if cfg.ppl_crop else p.without_crop()
             dists = out / "dists" / f"{label}_ppl_{space}{sampling}.npy"
-            recs.append(prov.record(measure_ppl(options, config, lpips, save_dists=dists)))
+            recs.append(prov.record(measure_ppl(options, p.config, lpips, save_dists=dists)))
     n_real = min(n["fid"], len(ds))
     fid, kid = (PROTOCOLS[name].with_num_samples(n["fid"]) for name in ("fid50k", "kid50k"))
     fid = dataclasses.replace(fid, config=dataclasses.replace(fid.config, num_real=n_real))

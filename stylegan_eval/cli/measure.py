@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--classifier", metavar="PATH", help="attribute classifier file for ls (`stylegan-eval classifier train`)")
     p.add_argument("--num-samples", type=int, default=None,
                    help="generated samples for every protocol instead of its own count (recorded); None: the protocol's")
+    p.add_argument("--no-crop", action="store_true",
+                   help="PPL on the whole image instead of the face crop (generators below 32x32; recorded as crop=false)")
     p.add_argument("--batch", type=int, default=32, help="images per batch and process (does not change the values)")
     p.add_argument("--fit", choices=("error", "resize", "center-crop"), default="error",
                    help="dataset images of another size than the generator's: refuse, resize, or crop and resize")
@@ -79,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from stylegan_eval.records import append_jsonl
 
     protocols = get_protocols(args.metrics, args.num_samples)
+    if args.no_crop:
+        protocols = [p.without_crop() if p.kind == "ppl" else p for p in protocols]
     device = distributed.default_device(args.device)
     distributed.init(device)
     gen = load_checkpoint_generator(args.ckpt, args.label, device)

@@ -23,7 +23,7 @@ from stylegan_eval.metrics.fid import FIDExtras, _open, dataset_stats, fid_from_
 from stylegan_eval.metrics.generation import noise_mode_of
 from stylegan_eval.metrics.image_metrics import kid_result, pr_results
 from stylegan_eval.metrics.options import MetricOptions
-from stylegan_eval.metrics.ppl import measure_ppl
+from stylegan_eval.metrics.ppl import check_image_size, measure_ppl
 from stylegan_eval.metrics.registry import Protocol
 from stylegan_eval.metrics.separability import check_classifier, separability_results
 from stylegan_eval.provenance import MetricResult
@@ -65,13 +65,22 @@ def measure(protocols: list[Protocol], options: MetricOptions, inputs: MeasureIn
     calls this with the same arguments and gets the same results."""
     _check_inputs(protocols, inputs)
     G = options.G.to(options.device).eval()
+    lpips = inputs.lpips
+    if any(p.kind == "ppl" for p in protocols):  # before the long image pass: its errors come first
+        if lpips is None:
+            from stylegan_eval.lpips_net import load_lpips
+
+            lpips = load_lpips(substitute=options.substitute, device=options.device)
+        for p in protocols:
+            if p.kind == "ppl":
+                check_image_size(G, p.config, lpips)
     results: dict[str, list[MetricResult]] = {}
     shared = [p for p in protocols if p.kind in (*IMAGE_KINDS, "ls")]
     if shared:
         results.update(_measure_shared(shared, options, inputs, G))
     for p in protocols:
         if p.kind == "ppl":
-            results[p.name] = [measure_ppl(options, p.config, inputs.lpips)]
+            results[p.name] = [measure_ppl(options, p.config, lpips)]
     return [_params(p, r) for p in protocols for r in results[p.name]]
 
 

@@ -293,6 +293,20 @@ class PPLExtras:
         return extras_from_dict(PPLExtras, d)
 
 
+def check_image_size(G, config: PPLConfig, distance: nn.Module) -> int:
+    """Side of the images the distance will see; ConfigError when it is too small for it."""
+    identity = getattr(distance, "identity", None) or _custom_identity(distance)
+    size = measured_size(G.img_resolution, config.crop)
+    min_size = getattr(distance, "min_image_size", 1)
+    if size < min_size:
+        raise ConfigError(
+            f"PPL: a {G.img_resolution}x{G.img_resolution} generator gives {size}x{size} images "
+            f"{'after the face crop ' if config.crop else ''}but {identity.name} needs at least {min_size}x{min_size}"
+            f"{' (use --no-crop)' if config.crop and measured_size(G.img_resolution, False) >= min_size else ''}"
+        )
+    return size
+
+
 def measure_ppl(
     options: MetricOptions,
     config: PPLConfig,
@@ -316,14 +330,7 @@ def measure_ppl(
         distance = load_lpips(substitute=options.substitute, device=device)
     identity = getattr(distance, "identity", None) or _custom_identity(distance)
     crop = config.crop
-    size = measured_size(G.img_resolution, crop)
-    min_size = getattr(distance, "min_image_size", 1)
-    if size < min_size:
-        raise ConfigError(
-            f"PPL: a {G.img_resolution}x{G.img_resolution} generator gives {size}x{size} images "
-            f"{'after the face crop ' if crop else ''}but {identity.name} needs at least {min_size}x{min_size}"
-            f"{' (use --no-crop)' if crop and measured_size(G.img_resolution, False) >= min_size else ''}"
-        )
+    size = check_image_size(G, config, distance)
     G = G.to(device).eval()
     distance = distance.to(device).eval()
     sampler = PPLSampler(G, distance, config, seed, device)

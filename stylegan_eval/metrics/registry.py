@@ -54,6 +54,13 @@ class Protocol:
         return dataclasses.replace(self, config=dataclasses.replace(self.config, num_samples=n),
                                    protocol_num_samples=self.protocol_num_samples or self.num_samples)
 
+    def without_crop(self) -> "Protocol":
+        """A PPL protocol on the whole image (generators too small for the face crop); the record's
+        params say crop=false."""
+        if self.kind != "ppl":
+            raise ConfigError(f"{self.name} has no face crop")
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, crop=False))
+
 
 def _ppl(space: str, sampling: str) -> Protocol:
     return Protocol(f"ppl_{space}{sampling}", "ppl", PPLConfig(space=space, sampling=sampling, num_samples=100_000,

@@ -64,3 +64,18 @@ def test_errors_are_one_line(files, capsys, extra, message):
     assert main(["measure", "--ckpt", str(ckpt), "--device", "cpu", *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_same_values_as_the_single_commands(files, tmp_path, torch_home, capsys):
+    ckpt, data, clf = files
+    common = ["--ckpt", str(ckpt), "--batch", "5", "--device", "cpu", "--seed", "4", "--json"]
+    assert main(["measure", *common, "--num-samples", "12", "--metrics", "ppl_wend,fid50k,ls", "--no-crop", "--substitute-weights",
+                 "--data", str(data), "--classifier", str(clf), "--cache-dir", str(tmp_path / "c")]) == 0
+    got = {r["metric"]: r for r in json.loads(capsys.readouterr().out)}
+    assert got["ppl_wend"]["params"]["crop"] is False and got["ppl_wend"]["params"]["protocol_num_samples"] == 100_000
+    assert main(["ppl", *common, "--num-samples", "12", "--space", "w", "--sampling", "end", "--no-crop", "--substitute-weights"]) == 0
+    assert json.loads(capsys.readouterr().out)["value"] == got["ppl_wend"]["value"]
+    assert main(["fid", *common, "--data", str(data), "--num-gen", "12", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert json.loads(capsys.readouterr().out)["value"] == pytest.approx(got["fid50k"]["value"], rel=1e-12)
+    assert main(["ls", *common, "--num-samples", "12", "--classifier", str(clf)]) == 0
+    assert [r["value"] for r in json.loads(capsys.readouterr().out)] == [got["ls_z"]["value"], got["ls_w"]["value"]]

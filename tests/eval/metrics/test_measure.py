@@ -2,7 +2,6 @@
 with the same values as the single-metric functions; KID and precision/recall independent of
 the batch size and of 1 vs 2 processes."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -67,8 +66,7 @@ def test_four_metrics_generate_each_image_once_with_the_single_metric_values(dat
     inception = PixelFeatures()
     n, batch = 13, 4
     protocols = get_protocols("fid50k,kid50k,ppl_wend,ls", num_samples=n)
-    ppl = protocols[2]  # a 16x16 generator is too small for the face crop
-    protocols[2] = dataclasses.replace(ppl, config=dataclasses.replace(ppl.config, crop=False))
+    protocols[2] = protocols[2].without_crop()  # a 16x16 generator is too small for the face crop
     results = measure(protocols, options(G, tmp_path, batch), MeasureInputs(data=data, classifier=classifier,
                                                                             inception=inception))
     assert [r.metric for r in results] == ["fid50k", "kid50k", "ppl_wend", "ls_z", "ls_w"]
@@ -117,6 +115,19 @@ def test_missing_inputs_are_clear_errors(tmp_path):
         measure(get_protocols("fid50k,kid50k,ppl_wend"), options(G, tmp_path))
     with pytest.raises(ConfigError, match="give --classifier FILE"):
         measure(get_protocols("ls"), options(G, tmp_path))
+
+
+def test_ppl_errors_come_before_the_image_pass(data, classifier, tmp_path, torch_home):
+    """A 16x16 generator is too small for the face crop: said at once, not after FID's pass."""
+    from stylegan_core.errors import ConfigError
+
+    G = Generator(get_preset("F-test16").generator)
+    counting = CountingSynthesis(G.synthesis)
+    G.synthesis = counting
+    opts = MetricOptions(G=G, batch_size=4, cache_dir=tmp_path / "cache", substitute=True, progress=False)
+    with pytest.raises(ConfigError, match=r"8x8 images after the face crop .* \(use --no-crop\)"):
+        measure(get_protocols("ls,ppl_wend", num_samples=4), opts, MeasureInputs(classifier=classifier))
+    assert counting.calls == []
 
 
 TORCHRUN_SCRIPT = """

@@ -45,3 +45,10 @@ def test_bad_names(names, message):
 def test_too_few_samples():
     with pytest.raises(ConfigError, match="--num-samples must be at least 2"):
         get_protocols("fid50k", num_samples=1)
+
+
+def test_without_crop_only_for_ppl():
+    p = PROTOCOLS["ppl_zend"].without_crop()
+    assert p.config.crop is False and p.config.epsilon == 1e-4 and PROTOCOLS["ppl_zend"].config.crop is True
+    with pytest.raises(ConfigError, match="fid50k has no face crop"):
+        PROTOCOLS["fid50k"].without_crop()
