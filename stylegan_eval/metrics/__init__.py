@@ -1,1 +1,1 @@
-"""Metrics, one module each: pure math first, then the sampler that feeds it."""
+"""One module per metric: pure math first, then its sampler."""
