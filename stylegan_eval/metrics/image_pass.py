@@ -86,8 +86,8 @@ class StatsConsumer:
 class RowsConsumer:
     """KID, precision/recall: every sample's feature row, float32, in index order on every rank."""
 
-    def __init__(self, extractor: torch.nn.Module, num: int):
-        self.extractor, self.num = extractor, num
+    def __init__(self, extractor: torch.nn.Module, num: int, device):
+        self.extractor, self.num, self.device = extractor, num, torch.device(device)
         self._chunks: list[np.ndarray] = []
         self._local: list[torch.Tensor] = []
 
@@ -95,8 +95,9 @@ class RowsConsumer:
         self._local.append(batch.features(self.extractor)[rows].float())
 
     def end_chunk(self, chunk_size: int) -> None:
-        local = torch.cat(self._local) if self._local else torch.empty((0, self.extractor.dim))
-        self._chunks.append(distributed.gather_by_index(local, chunk_size).numpy())
+        # Gathered from `device`: NCCL moves CUDA tensors only (gloo takes CPU ones).
+        local = torch.cat(self._local) if self._local else torch.empty((0, self.extractor.dim), device=self.device)
+        self._chunks.append(distributed.gather_by_index(local.to(self.device), chunk_size).numpy())
         self._local = []
 
     def rows(self) -> np.ndarray:
@@ -107,15 +108,15 @@ class RowsConsumer:
 class LatentsAndProbs:
     """Separability: z, w = ws[:, 0] and the classifier's logits of the images, in index order."""
 
-    def __init__(self, classifier: torch.nn.Module, num: int, z_dim: int, w_dim: int):
-        self.classifier, self.num = classifier, num
+    def __init__(self, classifier: torch.nn.Module, num: int, z_dim: int, w_dim: int, device):
+        self.classifier, self.num, self.device = classifier, num, torch.device(device)
         self.widths = (z_dim, w_dim, len(classifier.attribute_names))
         self._local: list[tuple[torch.Tensor, ...]] = []
         self._chunks: list[list[torch.Tensor]] = [[], [], []]
 
     def update(self, batch: Batch, rows: slice) -> None:
         img = area_downsample(batch.images[rows].float(), self.classifier.resolution)  # [n, C, res, res]
-        logits = self.classifier(img).float()
+        logits = self.classifier(img).float()  # [n, A]
         ws = batch.ws[rows]
         if not torch.isfinite(logits).all() or not torch.isfinite(ws).all():
             idx = batch.indices[rows]
@@ -124,13 +125,14 @@ class LatentsAndProbs:
 
     def end_chunk(self, chunk_size: int) -> None:
         for k, width in enumerate(self.widths):
-            parts = [t[k] for t in self._local]
-            local = torch.cat([p.cpu() for p in parts]) if parts else torch.empty((0, width))
-            self._chunks[k].append(distributed.gather_by_index(local, chunk_size))
+            parts = [t[k].to(self.device) for t in self._local]
+            local = torch.cat(parts) if parts else torch.empty((0, width), device=self.device)
+            self._chunks[k].append(distributed.gather_by_index(local, chunk_size))  # CPU, index order
         self._local = []
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """z [N, z_dim], w [N, w_dim] float32 and probs [N, A] float64 (softmax([l, -l])[0] = sigmoid(2 l))."""
+        """z [N, z_dim], w [N, w_dim] float32 and probs [N, A] float64 on the CPU; the official
+        classifiers' probability of "present" is softmax([l, -l])[0] = sigmoid(2 l)."""
         z, w, logits = (torch.cat(c) for c in self._chunks)
         return z, w, torch.sigmoid(2.0 * logits.double())
 

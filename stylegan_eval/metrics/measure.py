@@ -119,7 +119,7 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
             real_stats[n_real[p.name]] = dataset_stats(ds, ds.fingerprint(), n_real[p.name], inception, options.batch_size,
                                                        device, cache_dir, inputs.use_cache, True, "FID real images")
     row_nets = {"kid": inception, "pr": pr_net}
-    real_rows = {k: P.RowsConsumer(net, max(n_real[p.name] for p in protocols if p.kind == k))
+    real_rows = {k: P.RowsConsumer(net, max(n_real[p.name] for p in protocols if p.kind == k), device)
                  for k, net in row_nets.items() if k in kinds}
     if real_rows:
         P.run_pass(max(c.num for c in real_rows.values()), P.dataset_loader(ds, device), list(real_rows.values()),
@@ -128,12 +128,12 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
 
     # The generated side: one pass, every consumer takes the samples it needs.
     stats = {p.name: P.StatsConsumer(inception, p.num_samples, device) for p in protocols if p.kind == "fid"}
-    rows = {k: P.RowsConsumer(net, max(p.num_samples for p in protocols if p.kind == k))
+    rows = {k: P.RowsConsumer(net, max(p.num_samples for p in protocols if p.kind == k), device)
             for k, net in row_nets.items() if k in kinds}
     ls = None
     if classifier is not None:
         (p_ls,) = [p for p in protocols if p.kind == "ls"]
-        ls = P.LatentsAndProbs(classifier, p_ls.num_samples, G.z_dim, G.w_dim)
+        ls = P.LatentsAndProbs(classifier, p_ls.num_samples, G.z_dim, G.w_dim, device)
     consumers = [*stats.values(), *rows.values(), *([ls] if ls else [])]
     t0 = time.perf_counter()
     P.run_pass(max(c.num for c in consumers), P.generated_loader(G, options.seed, device), consumers,

@@ -42,12 +42,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from tqdm import tqdm
-
 from stylegan_core import distributed
-from stylegan_core.errors import NonFiniteError, UserError
-from stylegan_eval.images import area_downsample
-from stylegan_eval.metrics.generation import generate_float
+from stylegan_core.errors import UserError
+from stylegan_eval.metrics.image_pass import LatentsAndProbs, generated_loader, run_pass
 from stylegan_eval.metrics.options import MetricOptions
 from stylegan_eval.provenance import MetricResult, Provenance, extras_from_dict
 from stylegan_eval.records import FeatureNetwork, ResultRecord
@@ -289,34 +286,12 @@ def sample_latents_and_probs(
     """z [N, z_dim], w = ws[:, 0] [N, w_dim] (float32) and probs [N, A] (float64), index order,
     on every rank."""
     check_classifier(G, classifier)
-    res = classifier.resolution
     G = G.to(device).eval()
     classifier = classifier.to(device).eval()
-    local = distributed.shard(range(num_samples))
-    zs, ws_, logits = [], [], []
-    starts = range(0, len(local), batch_size)
-    for start in tqdm(starts, desc="ls sampling", unit="batch", disable=not (progress and distributed.is_main())):
-        idx = local[start : start + batch_size]
-        z, ws, img = generate_float(G, idx, seed, device)  # ws [B, num_ws, w_dim]; no truncation in metrics
-        img = area_downsample(img.float(), res)  # [B, C, res, res]
-        out = classifier(img).float()  # [B, A]
-        if not torch.isfinite(out).all() or not torch.isfinite(ws).all():
-            raise NonFiniteError(f"non-finite generator or classifier output in samples {idx[0]}..{idx[-1]}")
-        zs.append(z)
-        ws_.append(ws[:, 0].float().cpu())
-        logits.append(out.cpu())
-
-    # Gather from `device`: NCCL moves CUDA tensors only (gloo takes CPU ones). Returns CPU tensors.
-    def gather(parts: list[torch.Tensor], width: int) -> torch.Tensor:
-        local_all = torch.cat(parts) if parts else torch.empty(0, width)
-        return distributed.gather_by_index(local_all.to(device), num_samples)
-
-    z_all = gather(zs, G.z_dim)
-    w_all = gather(ws_, G.w_dim)
-    l_all = gather(logits, len(classifier.attribute_names))
-    # softmax([l, -l])[0] = sigmoid(2 l): the official classifiers' probability of "present".
-    probs = torch.sigmoid(2.0 * l_all.double())
-    return z_all, w_all, probs
+    # The same pass (and per-sample images) as `stylegan-eval measure`, which shares it with FID.
+    consumer = LatentsAndProbs(classifier, num_samples, G.z_dim, G.w_dim, device)
+    run_pass(num_samples, generated_loader(G, seed, device), [consumer], batch_size, desc="ls sampling", progress=progress)
+    return consumer.result()
 
 
 @dataclass(frozen=True)
