@@ -1,8 +1,9 @@
 """How every metric draws sample i from a generator: its latent, its noise, its image.
 
 The one noise rule of the metrics: the paper's metrics measure the generator WITH its stochastic
-detail (the official code runs them with randomize_noise=True), so each sample gets fresh noise,
-drawn from (seed, stream, i) and passed explicitly (noise_mode "given"). A generator without
+detail (the official FID and separability code generate with randomize_noise=True; PPL draws fresh
+noise too, shared by the two images of a pair), so each sample gets fresh noise, drawn from
+(seed, stream, i) and passed explicitly (noise_mode "given"). A generator without
 noise inputs synthesises with "none"; a generator that cannot take explicit noise (its synthesis
 has no `noise_shapes`, see stylegan_core.interface) uses its stored noise ("const"), the only
 deterministic choice it offers.
