@@ -15,7 +15,8 @@ import torch
 
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
-from stylegan_eval.fid import frechet_distance, generate_uint8
+from stylegan_eval.metrics.fid import frechet_distance
+from stylegan_eval.metrics.generation import generate_uint8
 from stylegan_eval.inception import substitute_inception
 
 BATCH = 8
@@ -77,7 +78,7 @@ def test_fid50k_estimate_F_cpu32(benchmark, net):
 
     def generate():
         start = next(counter) * BATCH
-        return generate_uint8(G, list(range(start, start + BATCH)), 0, 1.0, None, "cpu")
+        return generate_uint8(G, list(range(start, start + BATCH)), 0, device="cpu")
 
     images = generate()
     t0 = time.perf_counter()

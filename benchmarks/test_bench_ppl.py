@@ -21,7 +21,7 @@ import torch
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_eval.lpips_net import LPIPSDistance, substitute_model
-from stylegan_eval.ppl import PPLConfig, PPLSampler, lerp, prepare_images, slerp
+from stylegan_eval.metrics.ppl import PPLConfig, PPLSampler, lerp, prepare_images, slerp
 
 CASES = [("F-cpu32", 16, 3), ("F-256", 2, 3)]  # (preset, pairs per batch, timing repeats)
 CONFIG = PPLConfig(space="w", sampling="full")

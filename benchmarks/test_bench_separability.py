@@ -14,7 +14,7 @@ import torch
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_eval.classifier import build_classifier, classifier_config
-from stylegan_eval.separability import _fit_one, fit_spaces, labels_from_probs, prune_confident, sample_latents_and_probs
+from stylegan_eval.metrics.separability import _fit_one, fit_spaces, labels_from_probs, prune_confident, sample_latents_and_probs
 
 PAPER_KEEP = 100_000
 PAPER_DIM = 512

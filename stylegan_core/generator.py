@@ -2,8 +2,7 @@
 NVlabs/stylegan training/networks_stylegan.py), with the truncation trick, the running average
 of w, inference-time style mixing and the training-time mixing regularisation.
 
-Honours stylegan_core.interface.GeneratorInterface:
-G.z_dim, G.w_dim, G.num_ws, G.img_resolution, G.img_channels, G.w_avg;
+Honours stylegan_core.GeneratorInterface: G.z_dim, G.w_dim, G.num_ws, G.img_resolution, G.img_channels, G.w_avg;
 ws = G.mapping(z, truncation_psi, truncation_cutoff) -> [N, num_ws, w_dim];
 img = G.synthesis(ws, noise_mode, noise) -> [N, C, R, R]; img = G(z, ...).
 """

@@ -3,10 +3,10 @@
 - Seeds: image `seed` uses z = np.random.RandomState(seed).randn(z_dim), the convention of the
   official generate scripts (NVlabs/stylegan pretrained_example.py, stylegan2-ada-pytorch
   generate.py), so seed k names the same latent as there. With noise_mode="random" the noise
-  inputs are drawn per seed too (torch_generator(seed, _NOISE_STREAM)), so an image never depends
+  inputs are drawn per seed too (torch_generator(seed, stylegan_core.seeding.NOISE)), so an image never depends
   on the batch it was drawn in (up to float rounding of batched convolutions, ~1e-5).
 - Truncation (sampling only, never in metrics): psi = 0.7 on the first 8 style inputs by default,
-  as in the paper's figures (REFERENCE.md).
+  as in the paper's figures.
 - Style mixing figure (paper Fig. 3): source A images along the top, source B images down the
   left; cell (B, A) uses A's styles except for one crossover range taken from B. Ranges are the
   paper's coarse (4^2-8^2: layers 0-3 of 18), middle (16^2-32^2: layers 4-7) and fine
@@ -27,14 +27,13 @@ from PIL import Image
 
 from stylegan_core.atomic import atomic_open
 from stylegan_core.errors import ConfigError
-from stylegan_core.seeding import torch_generator
+from stylegan_core.seeding import NOISE, noise_from_generators, torch_generator
 
 DEFAULT_TRUNCATION_PSI = 0.7
 DEFAULT_TRUNCATION_CUTOFF = 8
 MixRange = Literal["coarse", "middle", "fine"]
 MIX_RANGES: tuple[str, ...] = ("coarse", "middle", "fine")
 _PAPER_NUM_WS = 18  # 1024x1024: the paper's coarse/middle/fine split is 0-3 / 4-7 / 8-17
-_NOISE_STREAM = 1
 
 
 def z_from_seeds(seeds, z_dim: int, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -51,12 +50,8 @@ def z_from_seeds(seeds, z_dim: int, device: str | torch.device = "cpu") -> torch
 
 def noise_from_seeds(G, seeds, device: str | torch.device = "cpu") -> list[torch.Tensor]:
     """Per-seed noise inputs for noise_mode="given": one [N, 1, h, w] tensor per noise input."""
-    shapes = G.synthesis.noise_shapes
-    per_seed = []
-    for s in seeds:
-        gen = torch_generator(int(s), _NOISE_STREAM)
-        per_seed.append([torch.randn(1, 1, h, w, generator=gen) for h, w in shapes])
-    return [torch.cat([p[i] for p in per_seed]).to(device) for i in range(len(shapes))]
+    gens = [torch_generator(int(s), NOISE) for s in seeds]  # the image seed is the sample's identity
+    return [n.to(device) for n in noise_from_generators(G.synthesis.noise_shapes, gens)]
 
 
 def _synthesize(G, ws: torch.Tensor, noise_seeds, noise_mode: str, device) -> torch.Tensor:
@@ -98,7 +93,7 @@ def synthesize_ws(G, ws: torch.Tensor, noise_seeds, noise_mode: str = "const", b
 
 
 def generate_images(
-    G,  # a generator honouring stylegan_core.interface.GeneratorInterface
+    G,  # a generator honouring stylegan_core.GeneratorInterface
     seeds,  # iterable of ints in [0, 2**32); image k is a function of seeds[k] only
     truncation_psi: float = DEFAULT_TRUNCATION_PSI,  # 1 = no truncation (what metrics use)
     truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,  # truncate layers [0, cutoff); None = all

@@ -8,7 +8,8 @@ attribute classifiers; (4) calibration: seconds per image of each stage on this 
 size the metric sample counts to their share of the budget and give training the rest; (5, 6)
 training both presets, each for its share of time: chunks of `stylegan_core.training.train`
 resumed with a larger `total_kimg` (bit-exact, as one straight run to the final length);
-(7) PPL (Z, W; full, end), separability (Z, W) and FID for both; (8) sample figures;
+(7) PPL (Z, W; full, end), separability (Z, W), FID and KID for both (KID is unbiased, so it still
+means something at the demo's few samples, where FID's covariance is singular); (8) sample figures;
 (9) the comparison report, whose findings are computed from the measured records.
 
 `DemoConfig.tiny()` runs the same code at unit-test size (16x16 presets, fixed lengths).
@@ -27,7 +28,7 @@ from typing import Callable
 import torch
 
 from stylegan_core.errors import ConfigError, UserError
-from stylegan_eval.records import ResultRecord, append_jsonl, file_sha256
+from stylegan_eval.records import ResultRecord, append_jsonl
 
 MARKER = "demo.json"  # written last; a folder holding it is an earlier demo (safe to replace)
 STAGES = 9
@@ -169,7 +170,7 @@ def _calibrate(presets, lpips, inception, classifier, cfg: DemoConfig, device) -
     the classifier's forward and one training step (untrained networks cost the same)."""
     from stylegan_core.generator import Generator
     from stylegan_core.presets import get_preset
-    from stylegan_eval.ppl import prepare_images
+    from stylegan_eval.metrics.ppl import prepare_images
 
     n = min(cfg.batch_size, 16)
     costs = {}
@@ -240,31 +241,47 @@ def _train_for(run_dir: Path, ds, preset, tcfg, seconds: float | None, device, c
         clock.say(f"  {preset.name}: {nimg} images, {rate:.0f} img/s, {max(0, int(deadline - time.perf_counter()))} s left")
 
 
-def _with_model(rec: ResultRecord, preset: str, ckpt: Path, sha: str) -> ResultRecord:
-    return dataclasses.replace(rec, params={**rec.params, "preset": preset}, checkpoint=str(ckpt), checkpoint_sha256=sha)
-
-
 def _measure(G, label, preset, ckpt, ds, lpips, inception, classifier, n, out, cfg, device, sub, progress):
-    """PPL (4), separability (2) and FID (1) records of one generator."""
-    from stylegan_eval.fid import compute_fid
-    from stylegan_eval.ppl import compute_ppl
-    from stylegan_eval.separability import compute_separability
+    """PPL (4), separability (2), FID and KID records of one generator: one provenance (the
+    checkpoint hashed once); FID, KID and separability share one pass over the generated images."""
+    from stylegan_eval.metrics.measure import MeasureInputs, measure
+    from stylegan_eval.metrics.options import MetricOptions
+    from stylegan_eval.metrics.ppl import measure_ppl
+    from stylegan_eval.metrics.registry import PROTOCOLS
+    from stylegan_eval.provenance import Provenance
 
+    prov = Provenance.of_checkpoint(ckpt, label, preset)
+    options = MetricOptions(G=G, device=device, seed=cfg.seed, batch_size=cfg.batch_size, cache_dir=out / "fid-cache",
+                            substitute=sub, progress=progress)
     recs = []
     for space in ("z", "w"):
         for sampling in ("full", "end"):
-            recs.append(compute_ppl(G, space=space, sampling=sampling, num_samples=n["ppl"], crop=cfg.ppl_crop,
-                                    batch_size=cfg.batch_size, seed=cfg.seed, device=device, distance=lpips,
-                                    label=label, checkpoint=ckpt, preset=preset, progress=progress,
-                                    save_dists=out / "dists" / f"{label}_ppl_{space}{sampling}.npy"))
-    sha = file_sha256(ckpt)
-    ls = compute_separability(G, classifier, num_samples=n["ls"], batch_size=cfg.batch_size, seed=cfg.seed,
-                              device=device, n_jobs=min(2, os.cpu_count() or 1), model=label, progress=progress)
-    recs += [_with_model(r, preset, ckpt, sha) for r in ls]
-    recs.append(compute_fid(G, ds, num_gen=n["fid"], num_real=min(n["fid"], len(ds)), batch_size=cfg.batch_size,
-                            seed=cfg.seed, device=device, cache_dir=out / "fid-cache", extractor=inception,
-                            substitute=sub, label=label, checkpoint=str(ckpt), preset=preset))
+            p = PROTOCOLS[f"ppl_{space}{sampling}"].with_num_samples(n["ppl"])
+            p = p if cfg.ppl_crop else p.without_crop()
+            dists = out / "dists" / f"{label}_ppl_{space}{sampling}.npy"
+            recs.append(prov.record(measure_ppl(options, p.config, lpips, save_dists=dists)))
+    n_real = min(n["fid"], len(ds))
+    fid, kid = (PROTOCOLS[name].with_num_samples(n["fid"]) for name in ("fid50k", "kid50k"))
+    fid = dataclasses.replace(fid, config=dataclasses.replace(fid.config, num_real=n_real))
+    kid = dataclasses.replace(kid, config=dataclasses.replace(kid.config, num_real=n_real))
+    ls = PROTOCOLS["ls"].with_num_samples(n["ls"])
+    ls = dataclasses.replace(ls, config=dataclasses.replace(ls.config, n_jobs=min(2, os.cpu_count() or 1)))
+    inputs = MeasureInputs(data=ds, classifier=classifier, inception=inception)
+    recs += [prov.record(r) for r in measure([ls, fid, kid], options, inputs)]
     return recs
+
+
+def describe(record: ResultRecord) -> str:
+    """One console line per record: KID with its standard deviation; an FID of fewer samples than
+    the Inception feature dimension is flagged, not shown as a result (its covariance is singular)."""
+    from stylegan_eval.report import FID_MIN_SAMPLES
+
+    if record.metric.startswith("fid") and record.num_samples < FID_MIN_SAMPLES:
+        return (f"{record.metric}: not meaningful on {record.num_samples} samples (fewer than the {FID_MIN_SAMPLES} "
+                "feature dimensions: singular covariance); see KID")
+    if record.metric.startswith("kid"):
+        return f"{record.metric} = {record.value:.5f} +- {record.extras['std']:.5f} ({record.num_samples} samples)"
+    return f"{record.metric} = {record.value:.4g} ({record.num_samples} samples)"
 
 
 def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), device: str = "auto",
@@ -359,12 +376,12 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
             ckpts[name] = _train_for(out / "runs" / name, ds, preset, tc, train_s, dev, clock, progress)
 
     results = out / "results.jsonl"
-    with clock.stage(7, "metrics: PPL (Z/W, full/end), separability (Z/W), FID"):
+    with clock.stage(7, "metrics: PPL (Z/W, full/end), separability (Z/W), FID, KID"):
         for name, ckpt in ckpts.items():
             G = load_generator(ckpt, device=dev)
             for r in _measure(G, name, name, ckpt, ds, lpips, inception, classifier, n, out, cfg, dev, bool(missing), progress):
                 append_jsonl(results, r)
-                clock.say(f"  {name} {r.metric} = {r.value:.4g} ({r.num_samples} samples)")
+                clock.say(f"  {name} {describe(r)}")
 
     with clock.stage(8, "sample figures"):
         for name, ckpt in ckpts.items():

@@ -2,8 +2,8 @@
 per-attribute conditional entropies (Z vs W), training curves from a run's JSON-lines
 statistics. Image grids made by stylegan_core.sampling are embedded as they are.
 
-Inputs are found in result records: a PPL record's extras may name a saved .npy of per-sample
-distances (`--save-dists`); a separability record's extras carry its per-attribute entropies.
+Inputs are read by field from the records' typed extras: `PPLExtras.dists_file` names a saved .npy
+of per-pair distances (`--save-dists`); `LSExtras` carries the per-attribute entropies.
 """
 
 import json
@@ -41,15 +41,20 @@ def _save(fig, path: Path) -> Path:
 
 
 def dists_path(record: ResultRecord, base_dir: str | os.PathLike | None = None) -> Path | None:
-    """The saved per-sample PPL distances (.npy) a record's extras name, if the file exists.
+    """The per-pair distances (.npy) a PPL record saved (`PPLExtras.dists_file`), if the file exists.
 
     Relative paths are tried against `base_dir` (the results file's folder), then the cwd."""
-    for key, val in sorted(record.extras.items()):
-        if isinstance(val, str) and val.endswith(".npy") and "dist" in key:
-            p = Path(val)
-            for cand in ([Path(base_dir) / p] if base_dir and not p.is_absolute() else []) + [p]:
-                if cand.is_file():
-                    return cand
+    from stylegan_eval.metrics.ppl import PPLExtras
+
+    if not record.metric.startswith("ppl_"):
+        return None
+    saved = PPLExtras.from_dict(record.extras).dists_file
+    if saved is None:
+        return None
+    p = Path(saved)
+    for cand in ([Path(base_dir) / p] if base_dir and not p.is_absolute() else []) + [p]:
+        if cand.is_file():
+            return cand
     return None
 
 
@@ -85,21 +90,13 @@ def ppl_histogram(model: str, dists: dict[str, np.ndarray], path: Path) -> Figur
 
 
 def entropies_of(record: ResultRecord) -> dict[str, float] | None:
-    """Per-attribute conditional entropies H(Y|X) (bits) from a separability record's extras.
+    """Per-attribute conditional entropies H(Y|X) (bits) of a separability record
+    (`LSExtras.attributes` and `.entropies`); None for other records."""
+    from stylegan_eval.metrics.separability import LSExtras
 
-    Accepts {attr: H} under a key containing "entrop", or a list of H with the names under
-    "attributes"/"attribute_names"."""
-    ex = record.extras
-    for key, val in ex.items():
-        if "entrop" not in key:
-            continue
-        if isinstance(val, dict) and val and all(isinstance(x, (int, float)) for x in val.values()):
-            return {str(k): float(x) for k, x in val.items()}
-        if isinstance(val, list) and val and all(isinstance(x, (int, float)) for x in val):
-            names = ex.get("attributes") or ex.get("attribute_names") or [f"attr{i}" for i in range(len(val))]
-            if len(names) == len(val):
-                return {str(n): float(x) for n, x in zip(names, val)}
-    return None
+    if not record.metric.startswith("ls_"):
+        return None
+    return LSExtras.from_dict(record.extras).entropy_by_attribute() or None
 
 
 def entropy_bars(model: str, z: dict[str, float] | None, w: dict[str, float] | None, path: Path) -> FigureFile:

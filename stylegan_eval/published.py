@@ -3,7 +3,7 @@
 Source: Karras, Laine & Aila, "A Style-Based Generator Architecture for Generative Adversarial
 Networks" (CVPR 2019): Table 1 (FID of configurations A-F), Tables 3 and 4 (perceptual path
 length and linear separability on FFHQ), and the official FFHQ model's numbers measured by the
-official code (NVlabs/stylegan README). The figures are copied from /work/shared/REFERENCE.md.
+official code (NVlabs/stylegan README).
 
 These are PUBLISHED numbers at 1024x1024 on the paper's datasets, measured with the real
 Inception / VGG16 / CelebA-HQ classifiers and the paper's sample counts. Reports show them next to
@@ -17,11 +17,14 @@ Column names are the report's: "fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl
 from dataclasses import dataclass, field
 from typing import Literal
 
-METRIC_COLUMNS = ("fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w")
+METRIC_COLUMNS = ("fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w", "kid", "precision", "recall")
 
 # Sample counts the paper's protocols use; a measured value with fewer is marked in reports.
 PAPER_NUM_SAMPLES = {
     "fid": 50_000,  # generated images (against up to 50k real)
+    "kid": 50_000,  # kid50k (stylegan2-ada)
+    "precision": 50_000,  # pr50k3
+    "recall": 50_000,
     "ppl_zfull": 100_000,
     "ppl_zend": 100_000,
     "ppl_wfull": 100_000,
@@ -115,7 +118,7 @@ OFFICIAL_FFHQ = _row(
     ls_z=165.0106, ls_w=3.7447,
 )
 
-# Kind and mapping depth of Table 1's configurations (official train.py flags, REFERENCE.md):
+# Kind and mapping depth of Table 1's configurations (official train.py flags):
 # A and B are traditional generators without a mapping network; C-F are style-based with 8 layers.
 CONFIG_KIND: dict[str, tuple[GeneratorKind, int]] = {
     "A": ("traditional", 0),

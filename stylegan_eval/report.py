@@ -27,13 +27,21 @@ from stylegan_eval.records import ResultRecord
 
 SUBSTITUTE_MARK = "†"
 FEWER_MARK = "‡"
+NOT_MEANINGFUL_MARK = "§"
+FID_MIN_SAMPLES = 2048  # Inception pool3 features: with fewer samples the covariance is singular
 LEGEND = {
     SUBSTITUTE_MARK: "measured with a SUBSTITUTE feature network (not the standard pretrained weights); "
     "not comparable with published numbers",
-    FEWER_MARK: "measured with fewer samples than the paper's protocol (FID 50k, PPL 100k, separability 200k)",
+    FEWER_MARK: "measured with fewer samples than the paper's protocol (FID/KID/precision/recall 50k, PPL 100k, "
+    "separability 200k)",
+    NOT_MEANINGFUL_MARK: f"not meaningful: FID of fewer than {FID_MIN_SAMPLES} samples (the feature dimension; the "
+    "covariance is singular); see KID, which is unbiased (the value is in results.csv)",
 }
 COLUMN_TITLES = {
     "fid": "FID",
+    "kid": "KID",
+    "precision": "Precision",
+    "recall": "Recall",
     "ppl_zfull": "PPL Z full",
     "ppl_zend": "PPL Z end",
     "ppl_wfull": "PPL W full",
@@ -125,6 +133,19 @@ def metric_column(metric: str) -> str | None:
         return metric
     if metric.startswith("fid"):
         return "fid"
+    if metric.startswith("kid"):
+        return "kid"
+    if metric.startswith("pr") and metric.endswith(("_precision", "_recall")):
+        return metric.rsplit("_", 1)[1]
+    return None
+
+
+def uncertainty_of(record: ResultRecord) -> float | None:
+    """The spread a record reports beside its value: KID's standard deviation over subsets."""
+    if record.metric.startswith("kid"):
+        from stylegan_eval.metrics.image_metrics import KIDExtras
+
+        return KIDExtras.from_dict(record.extras).std
     return None
 
 
@@ -147,6 +168,7 @@ def records_frame(loaded: Sequence[LoadedRecord]) -> pd.DataFrame:
                 "metric": r.metric,
                 "column": column,
                 "value": r.value,
+                "std": uncertainty_of(r),
                 "num_samples": r.num_samples,
                 "paper_num_samples": paper_n,
                 "fewer_samples": bool(paper_n is not None and r.num_samples < paper_n),
@@ -161,7 +183,7 @@ def records_frame(loaded: Sequence[LoadedRecord]) -> pd.DataFrame:
         )
     columns = [
         "record_id", "source", "model", "preset", "checkpoint", "checkpoint_sha256", "metric", "column",
-        "value", "num_samples", "paper_num_samples", "fewer_samples", "feature_network", "feature_weights",
+        "value", "std", "num_samples", "paper_num_samples", "fewer_samples", "feature_network", "feature_weights",
         "substitute", "seed", "wall_time_s", "created", "params",
     ]
     return pd.DataFrame(rows, columns=columns)
@@ -178,7 +200,9 @@ def _model_labels(df: pd.DataFrame) -> pd.Series:
 
 
 def marks_of(row) -> str:
-    return (SUBSTITUTE_MARK if row["substitute"] else "") + (FEWER_MARK if row["fewer_samples"] else "")
+    not_meaningful = row["column"] == "fid" and row["num_samples"] < FID_MIN_SAMPLES
+    return ((SUBSTITUTE_MARK if row["substitute"] else "") + (FEWER_MARK if row["fewer_samples"] else "")
+            + (NOT_MEANINGFUL_MARK if not_meaningful else ""))
 
 
 @dataclass(frozen=True)
@@ -189,6 +213,7 @@ class ModelTable:
     marks: pd.DataFrame  # "", "†", "‡", "†‡"
     record_ids: pd.DataFrame  # the record each cell came from ("" where not measured)
     info: pd.DataFrame  # preset, checkpoint_sha256, kind, mapping_layers per model
+    std: pd.DataFrame | None = None  # float; the spread a record reports (KID's std), NaN where none
 
 
 def model_table(frame: pd.DataFrame) -> ModelTable:
@@ -203,6 +228,7 @@ def model_table(frame: pd.DataFrame) -> ModelTable:
     latest = latest.assign(mark=latest.apply(marks_of, axis=1))
     marks = latest.pivot(index="label", columns="column", values="mark").reindex(index=order, columns=cols)
     ids = latest.pivot(index="label", columns="column", values="record_id").reindex(index=order, columns=cols)
+    std = latest.pivot(index="label", columns="column", values="std").reindex(index=order, columns=cols).astype(float)
     info_rows = []
     for label in order:
         sub = df[df["label"] == label]
@@ -217,14 +243,28 @@ def model_table(frame: pd.DataFrame) -> ModelTable:
             }
         )
     info = pd.DataFrame(info_rows, index=pd.Index(order, name="label"))
-    values.index.name = marks.index.name = ids.index.name = "label"
-    return ModelTable(values, marks.astype(object).fillna(""), ids.astype(object).fillna(""), info)
+    values.index.name = marks.index.name = ids.index.name = std.index.name = "label"
+    return ModelTable(values, marks.astype(object).fillna(""), ids.astype(object).fillna(""), info, std)
 
 
 def format_value(v: float) -> str:
     if pd.isna(v):
         return ""
     return f"{v:.2f}" if abs(v) < 1000 else f"{v:.1f}"
+
+
+def format_cell(table: ModelTable, label: str, column: str) -> str:
+    """A measured cell: KID with 4 decimals and its standard deviation (its values are ~1e-3),
+    everything else as `format_value`; then the cell's marks."""
+    v = table.values.at[label, column]
+    if NOT_MEANINGFUL_MARK in table.marks.at[label, column]:
+        text = "n/m"
+    elif column == "kid" and pd.notna(v):
+        std = table.std.at[label, column] if table.std is not None else float("nan")
+        text = f"{v:.4f}" + (f" ± {std:.4f}" if pd.notna(std) else "")
+    else:
+        text = format_value(v)
+    return text + table.marks.at[label, column]
 
 
 @dataclass(frozen=True)
@@ -240,7 +280,7 @@ def model_rows(table: ModelTable, published: bool = True) -> list[DisplayRow]:
     by the published rows of the paper configuration its preset reproduces."""
     rows = []
     for label in table.values.index:
-        cells = [format_value(table.values.at[label, c]) + table.marks.at[label, c] for c in METRIC_COLUMNS]
+        cells = [format_cell(table, label, c) for c in METRIC_COLUMNS]
         rows.append(DisplayRow(label, cells, False, [table.record_ids.at[label, c] for c in METRIC_COLUMNS]))
         if published:
             for pr in published_rows(table.info.at[label, "preset"]):
@@ -265,7 +305,7 @@ def table4_rows(table: ModelTable, published: bool = True) -> list[tuple[str, st
             cols = ["fid", f"ppl_{space}full", f"ppl_{space}end", f"ls_{space}"]
             if all(pd.isna(table.values.at[label, c]) for c in cols[1:]):
                 continue
-            cells = [format_value(table.values.at[label, c]) + table.marks.at[label, c] for c in cols]
+            cells = [format_cell(table, label, c) for c in cols]
             ids = [table.record_ids.at[label, c] for c in cols]
             out.append((kind, depth_s, DisplayRow(f"{label} ({space.upper()})", cells, False, ids)))
             if published:

@@ -10,7 +10,7 @@ EXAMPLE = """examples:
   stylegan-eval demo                         # 20 minutes on a 2-core CPU, report in demo-out/report/
   stylegan-eval demo --out runs/demo --minutes 60 --overwrite
   stylegan-eval demo --device cuda --minutes 30
-  stylegan-eval demo --tiny --out /tmp/smoke     # a one-minute check that everything runs
+  stylegan-eval demo --tiny --out demo-smoke    # a one-minute check that everything runs
 """
 
 

@@ -23,7 +23,7 @@ An interrupted run, restarted with the same arguments, resumes after its last co
 
 
 def register(subparsers) -> None:
-    from stylegan_eval.fid import DEFAULT_CHUNK
+    from stylegan_eval.metrics.fid import DEFAULT_CHUNK
     from stylegan_eval.fid_cache import default_cache_dir
 
     p = subparsers.add_parser(
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
-    from stylegan_eval.fid import compute_fid
+    from stylegan_eval.metrics.fid import compute_fid
 
     device = distributed.default_device(args.device)
     distributed.init(device)

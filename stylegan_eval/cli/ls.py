@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
     from stylegan_core.errors import ConfigError
     from stylegan_eval.records import append_jsonl
-    from stylegan_eval.separability import compute_separability
+    from stylegan_eval.metrics.separability import compute_separability
 
     spaces = tuple(s.strip() for s in args.spaces.split(",") if s.strip())
     if not spaces or not set(spaces) <= {"z", "w"} or len(set(spaces)) != len(spaces):

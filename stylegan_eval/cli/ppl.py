@@ -54,7 +54,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
-    from stylegan_eval.ppl import compute_ppl
+    from stylegan_eval.metrics.ppl import compute_ppl
 
     device = distributed.default_device(args.device)
     distributed.init(device)

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from stylegan_core import distributed
 from stylegan_core.atomic import atomic_open
 from stylegan_core.errors import ConfigError, NonFiniteError
-from stylegan_eval.fid import DEFAULT_CHUNK, _extractor_key, _open, generate_uint8, load_images, noise_mode_of
+from stylegan_eval.metrics.fid import DEFAULT_CHUNK, _extractor_key, _open, generate_uint8, load_images, noise_mode_of
 from stylegan_eval.fid_cache import key_digest, tensors_sha256
 
 STORE_VERSION = 1  # bump when the layout or meaning of a store changes

@@ -36,7 +36,7 @@ import torch
 from stylegan_core import distributed
 from stylegan_core.errors import ConfigError
 from stylegan_eval import fid_cache
-from stylegan_eval.fid import DEFAULT_CHUNK
+from stylegan_eval.metrics.fid import DEFAULT_CHUNK
 from stylegan_eval.metrics.feature_store import broadcast_from_main, features_for
 from stylegan_eval.records import FeatureNetwork
 from stylegan_eval.vgg16 import VGG16Features, load_vgg16

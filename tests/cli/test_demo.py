@@ -9,6 +9,10 @@ import pytest
 
 from stylegan_eval.cli import main
 
+from tests.eval.metrics import kid_pr_standin
+
+kid_pr_standin.install()  # a no-op once stylegan_eval.metrics.kid exists
+
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:frechet_distance. singular covariance")  # 4 samples for 2048-d features
@@ -27,17 +31,21 @@ def test_tiny_demo_writes_a_complete_report(tmp_path, torch_home, capsys):
 
     rep = out / "report"
     csv = pd.read_csv(rep / "results.csv")
-    expected = {"ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w", "fid"}
+    expected = {"ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w", "fid50k", "kid50k"}
     for model in ("F-test16", "B-test16"):
         got = csv[csv.model == model]
         assert set(got.metric) == expected
         assert got.checkpoint_sha256.notna().all() and (got.preset == model).all()
-    assert csv[csv.metric.str.startswith(("ppl", "fid"))].substitute.all()
+    assert csv[csv.metric.str.startswith(("ppl", "fid", "kid"))].substitute.all()
+    # A handful of samples: KID is reported with its spread, FID is flagged instead of shown.
+    assert "F-test16 kid50k = " in console and " +- " in console
+    assert "F-test16 fid50k: not meaningful on" in console and "see KID" in console
 
     md = (rep / "report.md").read_text()
     assert md.startswith("# StyleGAN demo: F-test16 vs B-test16")
     assert "SUBSTITUTE FEATURE NETWORKS" in md and "| F-test16 |" in md and "| B-test16 |" in md
     assert "published: paper config F" in md and "Table 4 layout" in md
+    assert "| F-test16 | n/m†‡§ |" in md and "§ not meaningful: FID of fewer than 2048 samples" in md and " ± " in md
     # Findings are stated with a verdict computed from the measured records.
     verdicts = [line for line in md.splitlines() if line.startswith("- **") and "**:" in line]
     assert len(verdicts) == 3
@@ -65,7 +73,7 @@ def test_demo_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     help_text = capsys.readouterr().out
-    assert "stylegan-eval demo --tiny --out /tmp/smoke" in help_text and "--minutes" in help_text
+    assert "stylegan-eval demo --tiny --out demo-smoke" in help_text and "--minutes" in help_text
 
 
 def test_demo_config_errors():

@@ -13,7 +13,7 @@ from stylegan_eval import inception
 from stylegan_eval.cli import main
 from stylegan_eval.records import read_jsonl
 
-from tests.eval.test_fid import PixelFeatures
+from tests.eval.metrics.test_fid import PixelFeatures
 from tests.eval.test_inception import install_standin
 
 

@@ -15,7 +15,7 @@ from stylegan_core.errors import ConfigError, NonFiniteError
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_core.synthetic import synthesize_dataset
-from stylegan_eval.fid import generate_uint8, load_images
+from stylegan_eval.metrics.fid import generate_uint8, load_images
 from stylegan_eval.metrics.feature_store import (
     FeatureStore,
     dataset_features,

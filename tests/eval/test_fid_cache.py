@@ -17,9 +17,9 @@ from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_core.synthetic import synthesize_dataset
 from stylegan_eval import fid_cache
-from stylegan_eval.fid import compute_fid
+from stylegan_eval.metrics.fid import compute_fid
 
-from tests.eval.test_fid import PixelFeatures
+from tests.eval.metrics.test_fid import PixelFeatures
 
 
 class CountingDataset:

@@ -1,9 +1,12 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from stylegan_eval import figures as F
+from stylegan_eval.metrics.ppl import PPLExtras
+from stylegan_eval.metrics.separability import LSExtras
 from stylegan_eval.records import ResultRecord
 
 
@@ -30,20 +33,53 @@ def test_ppl_histogram_constant_distances(tmp_path):
     assert_png_with_content(fig.path)
 
 
+def ppl_extras(dists_file):
+    """What compute_ppl writes into a record's extras (PPLExtras.to_dict)."""
+    return PPLExtras(1.0, 0.1, {"1": 0.5, "50": 1.0, "99": 2.0}, 8, 16, 1, dists_file).to_dict()
+
+
 def test_dists_path_resolves_relative_to_results_folder(tmp_path, monkeypatch):
     np.save(tmp_path / "d.npy", np.ones(3))
     monkeypatch.chdir("/")
-    assert F.dists_path(record("ppl_wend", {"dists_path": "d.npy"}), tmp_path) == tmp_path / "d.npy"
-    assert F.dists_path(record("ppl_wend", {"dists_path": str(tmp_path / "d.npy")})) == tmp_path / "d.npy"
-    assert F.dists_path(record("ppl_wend", {"dists_path": "missing.npy"}), tmp_path) is None
-    assert F.dists_path(record("ppl_wend", {"note": "d.npy"}), tmp_path) is None
+    assert F.dists_path(record("ppl_wend", ppl_extras("d.npy")), tmp_path) == tmp_path / "d.npy"
+    assert F.dists_path(record("ppl_wend", ppl_extras(str(tmp_path / "d.npy")))) == tmp_path / "d.npy"
+    assert F.dists_path(record("ppl_wend", ppl_extras("missing.npy")), tmp_path) is None
+    assert F.dists_path(record("ppl_wend", ppl_extras(None)), tmp_path) is None  # --save-dists not given
+    assert "dists_file" not in ppl_extras(None)
 
 
-def test_entropies_of_dict_and_list_forms():
-    assert F.entropies_of(record("ls_w", {"entropies": {"smile": 0.1, "hat": 0.2}})) == {"smile": 0.1, "hat": 0.2}
-    got = F.entropies_of(record("ls_z", {"conditional_entropies": [0.3, 0.4], "attributes": ["a", "b"]}))
-    assert got == {"a": 0.3, "b": 0.4}
-    assert F.entropies_of(record("ls_z", {"svm_accuracy": {"a": 0.9}})) is None
+def test_extras_are_read_by_field_and_a_misspelt_key_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown extras .*dists_path"):
+        F.dists_path(record("ppl_wend", {**ppl_extras(None), "dists_path": "d.npy"}), tmp_path)
+    with pytest.raises(ValueError, match="unknown extras .*conditional_entropies"):
+        F.entropies_of(record("ls_z", {**ls_extras(["a"], [0.3]), "conditional_entropies": [0.3]}))
+
+
+def ls_extras(names, entropies):
+    """What compute_separability writes into a record's extras (LSExtras.to_dict)."""
+    n = len(names)
+    return LSExtras(names, entropies, [1.0] * n, ["ok"] * n, [5] * n, 10, 1, []).to_dict()
+
+
+def test_entropies_of_separability_records_only():
+    assert F.entropies_of(record("ls_w", ls_extras(["smile", "hat"], [0.1, 0.2]))) == {"smile": 0.1, "hat": 0.2}
+    assert F.entropies_of(record("ppl_wend", ppl_extras(None))) is None
+
+
+def test_figures_read_what_the_producers_write(tmp_path, torch_home):
+    """Records from compute_ppl / compute_separability themselves feed the figure inputs."""
+    from stylegan_core.generator import Generator
+    from stylegan_core.presets import get_preset
+    from stylegan_eval.classifier import build_classifier, classifier_config
+    from stylegan_eval.metrics.ppl import compute_ppl
+    from stylegan_eval.metrics.separability import compute_separability
+
+    G = Generator(get_preset("F-test16").generator)
+    rec = compute_ppl(G, num_samples=4, crop=False, substitute_weights=True, save_dists=tmp_path / "d.npy", progress=False)
+    assert F.dists_path(rec) == tmp_path / "d.npy" and np.load(tmp_path / "d.npy").shape == (4,)
+    clf = build_classifier(classifier_config(["Smiling", "Hat"], 8, fmap_base=64, fmap_max=16), 0)
+    (ls_w,) = compute_separability(G, clf, num_samples=20, spaces=("w",), progress=False)
+    assert list(F.entropies_of(ls_w)) == ["Smiling", "Hat"]
 
 
 def test_entropy_bars(tmp_path):

@@ -13,7 +13,7 @@ from PIL import Image, ImageFilter
 
 from stylegan_core.synthetic import synthesize
 from stylegan_eval import inception
-from stylegan_eval.fid import frechet_distance
+from stylegan_eval.metrics.fid import frechet_distance
 from stylegan_eval.inception import INCEPTION_WEIGHTS, load_inception, random_inception_state_dict, substitute_inception
 from stylegan_eval.records import file_sha256
 from stylegan_eval.weights import MissingWeightsError, WeightsFileError

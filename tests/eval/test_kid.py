@@ -11,7 +11,7 @@ from stylegan_core.errors import ConfigError
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_core.synthetic import synthesize_dataset
-from stylegan_eval.fid import generate_uint8, load_images
+from stylegan_eval.metrics.fid import generate_uint8, load_images
 from stylegan_eval.metrics.kid import KIDResult, compute_kid, kid_from_features, mmd2_unbiased, polynomial_kernel
 
 from tests.eval.test_feature_store import ColourFeatures

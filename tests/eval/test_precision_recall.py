@@ -13,7 +13,7 @@ from stylegan_core.errors import ConfigError
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_core.synthetic import synthesize_dataset
-from stylegan_eval.fid import generate_uint8, load_images
+from stylegan_eval.metrics.fid import generate_uint8, load_images
 from stylegan_eval.metrics.kid import compute_kid
 from stylegan_eval.metrics.precision_recall import PRResult, compute_pr, knn_radii, precision_recall
 

@@ -6,6 +6,9 @@ import pandas as pd
 import pytest
 
 from stylegan_core.errors import UserError
+from stylegan_eval.metrics.fid import FIDExtras
+from stylegan_eval.metrics.ppl import PPLExtras
+from stylegan_eval.metrics.separability import LSExtras
 from stylegan_eval.html_report import MARKER, ReportOptions, write_report
 from stylegan_eval.records import FeatureNetwork, ResultRecord, append_jsonl
 from stylegan_eval.report import (
@@ -18,9 +21,29 @@ INCEPTION = FeatureNetwork("inception-v3-compat", "/x/pt_inception.pth", False, 
 CLASSIFIER = FeatureNetwork("attribute-classifier", "/x/cls.pt", False)
 
 
+def ppl_extras(dists_file=None):
+    """Extras as compute_ppl writes them."""
+    return PPLExtras(1.0, 0.1, {"1": 0.5, "50": 1.0, "99": 2.0}, 90, 16, 1, dists_file).to_dict()
+
+
+def ls_extras(entropies: dict[str, float]):
+    """Extras as compute_separability writes them."""
+    n = len(entropies)
+    return LSExtras(list(entropies), list(entropies.values()), [0.9] * n, ["ok"] * n, [50] * n, 100, 1, []).to_dict()
+
+
+def default_extras(metric):
+    if metric.startswith("ppl_"):
+        return ppl_extras()
+    if metric.startswith("ls_"):
+        return ls_extras({"smile": 0.5})
+    return FIDExtras(50_000, False, 1.0, 1.0, 0.1, 1, "cpu").to_dict()
+
+
 def rec(metric, value, model="F-cpu32", preset="F-cpu32", n=100, fn=LPIPS_SUB, sha="aa" * 32, extras=None, created=None):
     kw = {"created": created} if created else {}
-    return ResultRecord(metric, value, {"preset": preset}, n, 0, model, f"{model}.pt", sha, fn, 0.5, extras or {}, **kw)
+    extras = default_extras(metric) if extras is None else extras
+    return ResultRecord(metric, value, {"preset": preset}, n, 0, model, f"{model}.pt", sha, fn, 0.5, extras, **kw)
 
 
 def full_set(model, preset, ppl_z, ppl_w, ls_z, ls_w, fid, sha, extras_ppl=None, extras_ls=None):
@@ -199,8 +222,7 @@ def test_failed_build_leaves_previous_report_and_no_temp(tmp_path):
 
 def test_report_figures_from_record_extras(tmp_path):
     np.save(tmp_path / "d.npy", np.random.default_rng(0).lognormal(3, 1, 300))
-    write_results(tmp_path / "r.jsonl", extras_ppl={"dists_path": "d.npy"},
-                  extras_ls={"entropies": {"smile": 0.2, "hat": 0.4}})
+    write_results(tmp_path / "r.jsonl", extras_ppl=ppl_extras("d.npy"), extras_ls=ls_extras({"smile": 0.2, "hat": 0.4}))
     out = write_report(load_inputs([tmp_path / "r.jsonl"]), tmp_path / "rep")
     names = sorted(p.name for p in (out / "figures").iterdir())
     assert names == ["entropies_0.png", "entropies_1.png", "ppl_hist_0.png", "ppl_hist_1.png"]
@@ -216,3 +238,23 @@ def test_records_without_checkpoint_hash_join_their_model_row(tmp_path):
     t = model_table(records_frame(load_inputs([path]).records))
     assert list(t.values.index) == ["F-cpu32"]
     assert t.values.at["F-cpu32", "ls_w"] == 2.0 and t.info.at["F-cpu32", "checkpoint_sha256"] == "aa" * 32
+
+
+def test_kid_with_its_std_and_precision_recall_columns(tmp_path):
+    from stylegan_eval.metrics.image_metrics import KIDExtras, PRExtras
+    from stylegan_eval.published import METRIC_COLUMNS
+
+    path = tmp_path / "r.jsonl"
+    pr = PRExtras(0.75, 0.5, 3, 1000).to_dict()
+    append_jsonl(path, rec("kid50k", 0.01234, n=50_000, fn=INCEPTION, extras=KIDExtras(0.00056, 100, 1000, 50_000).to_dict()))
+    append_jsonl(path, rec("pr50k3_precision", 0.75, n=1000, fn=INCEPTION, extras=pr))
+    append_jsonl(path, rec("pr50k3_recall", 0.5, n=1000, fn=INCEPTION, extras=pr))
+    frame = records_frame(load_inputs([path]).records)
+    assert list(frame["column"]) == ["kid", "precision", "recall"]
+    assert frame["std"].iloc[0] == 0.00056 and pd.isna(frame["std"].iloc[1])
+    (row,) = model_rows(model_table(frame), published=False)
+    cells = dict(zip(METRIC_COLUMNS, row.cells))
+    assert cells["kid"] == "0.0123 ± 0.0006"
+    assert cells["precision"] == "0.75" + FEWER_MARK and cells["recall"] == "0.50" + FEWER_MARK
+    md = (write_report(load_inputs([path]), tmp_path / "rep") / "report.md").read_text()
+    assert "KID" in md and "Precision" in md and "0.0123 ± 0.0006" in md

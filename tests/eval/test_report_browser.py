@@ -14,7 +14,7 @@ from PIL import Image
 
 from stylegan_eval.html_report import ReportOptions, write_report
 from stylegan_eval.report import load_inputs
-from tests.eval.test_report import write_results
+from tests.eval.test_report import ls_extras, ppl_extras, write_results
 
 BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(b)), None)
 pytestmark = [
@@ -47,7 +47,7 @@ def chromium(tmp_path, *args):
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     np.save(tmp / "d.npy", np.random.default_rng(0).lognormal(3, 1, 200))
-    write_results(tmp / "r.jsonl", extras_ppl={"dists_path": "d.npy"}, extras_ls={"entropies": {"smile": 0.2, "hat": 0.3}})
+    write_results(tmp / "r.jsonl", extras_ppl=ppl_extras("d.npy"), extras_ls=ls_extras({"smile": 0.2, "hat": 0.3}))
     grid = tmp / "grid.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(grid)
     return write_report(load_inputs([tmp / "r.jsonl"]), tmp / "rep", ReportOptions(images=(("sample grid", str(grid)),)))

@@ -31,23 +31,23 @@ the len(spaces) x A fits, `n_jobs` at a time: in threads when every fit uses the
 otherwise. The result is identical to a serial run.
 """
 
+import dataclasses
 import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from tqdm import tqdm
-
 from stylegan_core import distributed
-from stylegan_core.errors import NonFiniteError, UserError
-from stylegan_core.seeding import per_sample_randn, torch_generator
-from stylegan_eval.images import area_downsample
-from stylegan_eval.records import FeatureNetwork, ResultRecord, file_sha256
+from stylegan_core.errors import UserError
+from stylegan_eval.metrics.image_pass import LatentsAndProbs, generated_loader, run_pass
+from stylegan_eval.metrics.options import MetricOptions
+from stylegan_eval.provenance import MetricResult, Provenance, extras_from_dict
+from stylegan_eval.records import FeatureNetwork, ResultRecord
 
 FitStatus = Literal["ok", "not_converged", "single_class"]
 Space = Literal["z", "w"]
@@ -259,20 +259,18 @@ def separability_score(latents, probs, num_keep: int, n_jobs: int = 1) -> Separa
 # Sampling: generator -> (z, w, classifier probabilities), deterministic per sample index.
 
 
-def _per_sample_noise(noise_shapes, seed: int, indices, device: torch.device) -> list[torch.Tensor]:
-    """One [B, 1, h, w] tensor per noise input; sample i's noise comes from its own generator
-    (seed, stream 1, i) on `device`, so it never depends on the batch it falls in."""
-    sizes = [h * w for h, w in noise_shapes]
-    if not sizes:
-        return []
-    flat = torch.stack(
-        [
-            torch.randn(sum(sizes), generator=torch_generator(seed, 1, int(i), device=device), device=device)
-            for i in indices
-        ]
-    )  # [B, sum(h*w)]
-    parts = torch.split(flat, sizes, dim=1)
-    return [p.reshape(len(indices), 1, h, w) for p, (h, w) in zip(parts, noise_shapes)]
+def check_classifier(G, classifier) -> None:
+    """SeparabilityError unless the classifier can label G's images (integer downsampling, channels)."""
+    res = classifier.resolution
+    if G.img_resolution < res or G.img_resolution % res:
+        raise SeparabilityError(
+            f"generator images are {G.img_resolution}px; the classifier needs {res}px and images are only "
+            "area-downsampled by an integer factor: train a classifier at a resolution that divides it"
+        )
+    if G.img_channels != classifier.img_channels:
+        raise SeparabilityError(
+            f"generator makes {G.img_channels}-channel images, the classifier takes {classifier.img_channels}"
+        )
 
 
 @torch.no_grad()
@@ -287,47 +285,132 @@ def sample_latents_and_probs(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """z [N, z_dim], w = ws[:, 0] [N, w_dim] (float32) and probs [N, A] (float64), index order,
     on every rank."""
-    res = classifier.resolution
-    if G.img_resolution < res or G.img_resolution % res:
-        raise SeparabilityError(
-            f"generator images are {G.img_resolution}px; the classifier needs {res}px and images are only "
-            "area-downsampled by an integer factor: train a classifier at a resolution that divides it"
-        )
-    if G.img_channels != classifier.img_channels:
-        raise SeparabilityError(
-            f"generator makes {G.img_channels}-channel images, the classifier takes {classifier.img_channels}"
-        )
+    check_classifier(G, classifier)
     G = G.to(device).eval()
     classifier = classifier.to(device).eval()
-    noise_shapes = list(getattr(G.synthesis, "noise_shapes", []))
-    local = distributed.shard(range(num_samples))
-    zs, ws_, logits = [], [], []
-    starts = range(0, len(local), batch_size)
-    for start in tqdm(starts, desc="ls sampling", unit="batch", disable=not (progress and distributed.is_main())):
-        idx = local[start : start + batch_size]
-        z = per_sample_randn((G.z_dim,), seed, idx, stream=0)  # [B, z_dim] on CPU: exact on any device
-        ws = G.mapping(z.to(device))  # [B, num_ws, w_dim]; no truncation in metrics
-        noise = _per_sample_noise(noise_shapes, seed, idx, device)
-        img = G.synthesis(ws, noise_mode="given", noise=noise) if noise else G.synthesis(ws, noise_mode="none")
-        img = area_downsample(img.float(), res)  # [B, C, res, res]
-        out = classifier(img).float()  # [B, A]
-        if not torch.isfinite(out).all() or not torch.isfinite(ws).all():
-            raise NonFiniteError(f"non-finite generator or classifier output in samples {idx[0]}..{idx[-1]}")
-        zs.append(z)
-        ws_.append(ws[:, 0].float().cpu())
-        logits.append(out.cpu())
+    # The same pass (and per-sample images) as `stylegan-eval measure`, which shares it with FID.
+    consumer = LatentsAndProbs(classifier, num_samples, G.z_dim, G.w_dim, device)
+    run_pass(num_samples, generated_loader(G, seed, device), [consumer], batch_size, desc="ls sampling", progress=progress)
+    return consumer.result()
 
-    # Gather from `device`: NCCL moves CUDA tensors only (gloo takes CPU ones). Returns CPU tensors.
-    def gather(parts: list[torch.Tensor], width: int) -> torch.Tensor:
-        local_all = torch.cat(parts) if parts else torch.empty(0, width)
-        return distributed.gather_by_index(local_all.to(device), num_samples)
 
-    z_all = gather(zs, G.z_dim)
-    w_all = gather(ws_, G.w_dim)
-    l_all = gather(logits, len(classifier.attribute_names))
-    # softmax([l, -l])[0] = sigmoid(2 l): the official classifiers' probability of "present".
-    probs = torch.sigmoid(2.0 * l_all.double())
-    return z_all, w_all, probs
+@dataclass(frozen=True)
+class LSExtras:
+    """Details of one space's separability (the record's `extras`); lists run over attributes."""
+
+    attributes: list[str]
+    entropies: list[float]  # H(Y|X) in bits
+    accuracies: list[float]  # SVM accuracy on the kept samples
+    statuses: list[str]  # FitStatus per attribute
+    num_present: list[int]  # kept samples labelled present
+    num_keep: int
+    processes: int
+    flagged: list[str]  # attributes whose fit is not "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "LSExtras":
+        return extras_from_dict(LSExtras, d)
+
+    def entropy_by_attribute(self) -> dict[str, float]:
+        return dict(zip(self.attributes, self.entropies))
+
+
+@dataclass(frozen=True)
+class LSConfig:
+    num_samples: int = 200_000  # generated images (the paper: 200,000)
+    num_keep: int | None = None  # most confident samples kept per attribute; None = half (paper: 100,000)
+    spaces: tuple[Space, ...] = ("z", "w")
+    n_jobs: int = 1  # SVM fits at once on rank 0 (a 100k x 512 fit adds ~0.7 GB); does not change the value
+
+    def __post_init__(self):
+        if self.num_samples < 2:
+            raise SeparabilityError(f"num_samples must be at least 2, got {self.num_samples}")
+        if not 0 < self.keep <= self.num_samples:
+            raise SeparabilityError(f"num_keep must be in 1..{self.num_samples} (num_samples), got {self.num_keep}")
+        if not self.spaces or len(set(self.spaces)) != len(self.spaces) or not set(self.spaces) <= {"z", "w"}:
+            raise SeparabilityError(f"spaces must be distinct names from ('z', 'w'), got {self.spaces}")
+
+    @property
+    def keep(self) -> int:
+        return self.num_samples // 2 if self.num_keep is None else self.num_keep
+
+
+def measure_separability(options: MetricOptions, config: LSConfig, classifier: torch.nn.Module) -> list[MetricResult]:
+    """Linear separability of options.G's Z and/or W space with an AttributeClassifier
+    (stylegan_eval.classifier): one result per space ("ls_z", "ls_w").
+
+    Under torchrun every rank samples and classifies its share; rank 0 fits the SVMs and every
+    rank returns the same results.
+    """
+    t0 = time.time()
+    z, w, probs = sample_latents_and_probs(options.G, classifier, config.num_samples, options.batch_size, options.seed,
+                                           options.device, options.progress)
+    return separability_results(options, config, classifier, z, w, probs, t0)
+
+
+def separability_results(options: MetricOptions, config: LSConfig, classifier: torch.nn.Module, z: torch.Tensor,
+                         w: torch.Tensor, probs: torch.Tensor, t0: float) -> list[MetricResult]:
+    """Fit and score sampled z [N, z_dim], w [N, w_dim], probs [N, A] (every rank holds them; rank 0
+    fits, every rank returns the results). `t0`: time.time() when sampling started."""
+    num_samples, num_keep, spaces, device, seed = config.num_samples, config.keep, config.spaces, options.device, options.seed
+    names = list(classifier.attribute_names)
+
+    # Rank 0 fits; the other ranks receive the table of entropies/accuracies/statuses as a tensor.
+    num_attr = len(names)
+    summary = torch.zeros(len(spaces), num_attr, 4, dtype=torch.float64)  # entropy, accuracy, status, present
+    if distributed.is_main():
+        results = fit_spaces({s: (z if s == "z" else w).numpy() for s in spaces}, probs.numpy(), num_keep, config.n_jobs, names)
+        for i, s in enumerate(spaces):
+            for a, f in enumerate(results[s].fits):
+                summary[i, a] = torch.tensor([f.entropy, f.accuracy, _STATUS_CODES.index(f.status), f.num_present])
+    summary = distributed.all_reduce_sum(summary.to(device)).cpu()  # on `device` for NCCL
+    wall = time.time() - t0
+
+    fn = FeatureNetwork(
+        name=f"attribute-classifier-{classifier.resolution}px",
+        weights=getattr(classifier, "source", None) or "in-memory",
+        substitute=False,
+        sha256=getattr(classifier, "sha256", None),
+    )
+    out = []
+    for i, s in enumerate(spaces):
+        entropies = [float(v) for v in summary[i, :, 0]]
+        statuses = [_STATUS_CODES[int(v)] for v in summary[i, :, 2]]
+        extras = LSExtras(
+            attributes=names,
+            entropies=entropies,
+            accuracies=[float(v) for v in summary[i, :, 1]],
+            statuses=statuses,
+            num_present=[int(v) for v in summary[i, :, 3]],
+            num_keep=num_keep,
+            processes=distributed.world_size(),
+            flagged=[n for n, st in zip(names, statuses) if st != "ok"],
+        )
+        out.append(
+            MetricResult(
+                metric=f"ls_{s}",
+                value=float(2.0 ** sum(entropies)),
+                params={
+                    "space": s,
+                    "num_keep": num_keep,
+                    "attributes": names,
+                    "w_layer": 0 if s == "w" else None,
+                    "classifier_resolution": classifier.resolution,
+                    "svm": "sklearn.svm.LinearSVC() defaults, random_state=0",
+                    "noise": "per-sample random (seed, stream 1, i)",
+                    "device": device.type,
+                },
+                num_samples=num_samples,
+                seed=seed,
+                feature_network=fn,
+                wall_time_s=wall,
+                extras=extras,
+            )
+        )
+    return out
 
 
 def compute_separability(
@@ -345,79 +428,12 @@ def compute_separability(
     preset: str | None = None,  # the checkpoint's preset name, for the records
     progress: bool = True,
 ) -> list[ResultRecord]:
-    """Linear separability of G's Z and/or W space: one ResultRecord per space ("ls_z", "ls_w").
-
-    Under torchrun every rank samples and classifies its share; rank 0 fits the SVMs and every
-    rank returns the same records.
-    """
-    if num_samples < 2:
-        raise SeparabilityError(f"num_samples must be at least 2, got {num_samples}")
-    num_keep = num_samples // 2 if num_keep is None else num_keep
-    if not 0 < num_keep <= num_samples:
-        raise SeparabilityError(f"num_keep must be in 1..{num_samples} (num_samples), got {num_keep}")
+    """`measure_separability` with keyword arguments: one ResultRecord per space ("ls_z", "ls_w")."""
     if batch_size < 1:
         raise SeparabilityError(f"batch_size must be >= 1, got {batch_size}")
-    if not spaces or len(set(spaces)) != len(spaces) or not set(spaces) <= {"z", "w"}:
-        raise SeparabilityError(f"spaces must be distinct names from ('z', 'w'), got {spaces}")
-    names = list(classifier.attribute_names)
-    device = torch.device(device)
-    t0 = time.time()
-    z, w, probs = sample_latents_and_probs(G, classifier, num_samples, batch_size, seed, device, progress)
-
-    # Rank 0 fits; the other ranks receive the table of entropies/accuracies/statuses as a tensor.
-    num_attr = len(names)
-    summary = torch.zeros(len(spaces), num_attr, 4, dtype=torch.float64)  # entropy, accuracy, status, present
-    if distributed.is_main():
-        results = fit_spaces({s: (z if s == "z" else w).numpy() for s in spaces}, probs.numpy(), num_keep, n_jobs, names)
-        for i, s in enumerate(spaces):
-            for a, f in enumerate(results[s].fits):
-                summary[i, a] = torch.tensor([f.entropy, f.accuracy, _STATUS_CODES.index(f.status), f.num_present])
-    summary = distributed.all_reduce_sum(summary.to(device)).cpu()  # on `device` for NCCL
-    wall = time.time() - t0
-
-    fn = FeatureNetwork(
-        name=f"attribute-classifier-{classifier.resolution}px",
-        weights=getattr(classifier, "source", None) or "in-memory",
-        substitute=False,
-        sha256=getattr(classifier, "sha256", None),
-    )
-    sha = file_sha256(checkpoint) if checkpoint is not None else None
-    records = []
-    for i, s in enumerate(spaces):
-        entropies = [float(v) for v in summary[i, :, 0]]
-        statuses = [_STATUS_CODES[int(v)] for v in summary[i, :, 2]]
-        records.append(
-            ResultRecord(
-                metric=f"ls_{s}",
-                value=float(2.0 ** sum(entropies)),
-                params={
-                    "space": s,
-                    "preset": preset,
-                    "num_keep": num_keep,
-                    "attributes": names,
-                    "w_layer": 0 if s == "w" else None,
-                    "classifier_resolution": classifier.resolution,
-                    "svm": "sklearn.svm.LinearSVC() defaults, random_state=0",
-                    "noise": "per-sample random (seed, 1, i)",
-                    "device": device.type,
-                },
-                num_samples=num_samples,
-                seed=seed,
-                model=model,
-                checkpoint=checkpoint,
-                checkpoint_sha256=sha,
-                feature_network=fn,
-                wall_time_s=wall,
-                extras={
-                    "attributes": names,
-                    "entropies": entropies,
-                    "accuracies": [float(v) for v in summary[i, :, 1]],
-                    "statuses": statuses,
-                    "num_present": [int(v) for v in summary[i, :, 3]],
-                    "num_keep": num_keep,
-                    "processes": distributed.world_size(),
-                    "flagged": [n for n, st in zip(names, statuses) if st != "ok"],
-                },
-            )
-        )
-    return records
+    if n_jobs < 1:
+        raise SeparabilityError(f"n_jobs must be >= 1, got {n_jobs}")
+    config = LSConfig(num_samples=num_samples, num_keep=num_keep, spaces=tuple(spaces), n_jobs=n_jobs)
+    options = MetricOptions(G=G, device=torch.device(device), seed=seed, batch_size=batch_size, progress=progress)
+    prov = Provenance.in_memory(model, preset) if checkpoint is None else Provenance.of_checkpoint(checkpoint, model, preset)
+    return [prov.record(r) for r in measure_separability(options, config, classifier)]

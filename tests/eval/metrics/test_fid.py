@@ -1,4 +1,4 @@
-"""stylegan_eval.fid: the distance against closed forms and scipy, the running statistics against
+"""stylegan_eval.metrics.fid: the distance against closed forms and scipy, the running statistics against
 NumPy, the sampling loop's determinism and resumption, its errors, and agreement with
 torch-fidelity's own calculate_metrics on the same folders and weights file."""
 
@@ -18,15 +18,15 @@ from stylegan_core import distributed
 from stylegan_core.errors import DatasetError, NonFiniteError
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
+from stylegan_core.seeding import per_sample_noise
 from stylegan_core.synthetic import synthesize_dataset
-from stylegan_eval.fid import (
+from stylegan_eval.metrics.fid import (
     RunningStats,
     compute_fid,
     frechet_distance,
-    generate_uint8,
-    per_sample_noise,
     trace_sqrt_product,
 )
+from stylegan_eval.metrics.generation import generate_uint8
 from stylegan_eval.records import FeatureNetwork
 
 from tests.eval.test_inception import install_standin
@@ -180,15 +180,15 @@ def run(G, data, tmp_path, **kw):
 
 def test_sample_i_depends_only_on_seed_and_i(G):
     shapes = G.synthesis.noise_shapes
-    whole_noise, part_noise = per_sample_noise(shapes, 3, range(6), "cpu"), per_sample_noise(shapes, 3, [4, 2], "cpu")
+    whole_noise, part_noise = per_sample_noise(shapes, 3, range(6)), per_sample_noise(shapes, 3, [4, 2])
     assert all(torch.equal(w[[4, 2]], p) for w, p in zip(whole_noise, part_noise))
-    whole = generate_uint8(G, list(range(6)), 3, 1.0, None, "cpu")
-    part = generate_uint8(G, [4, 2], 3, 1.0, None, "cpu")
+    whole = generate_uint8(G, list(range(6)), 3, device="cpu")
+    part = generate_uint8(G, [4, 2], 3, device="cpu")
     assert whole.dtype == torch.uint8 and whole.shape == (6, 3, 16, 16)
     # Same inputs; batched convolutions may round differently, flipping a rare pixel by one level.
     diff = (part.int() - whole[[4, 2]].int()).abs()
     assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
-    other_seed = generate_uint8(G, [4], 4, 1.0, None, "cpu")
+    other_seed = generate_uint8(G, [4], 4, device="cpu")
     assert (other_seed.int() - whole[[4]].int()).abs().float().mean() > 5
 
 

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from stylegan_core.errors import ConfigError, NonFiniteError
-from stylegan_eval import ppl
-from stylegan_eval.ppl import PPLConfig, PPLSampler, compute_ppl
+from stylegan_eval.metrics import ppl
+from stylegan_eval.metrics.ppl import PPLConfig, PPLSampler, compute_ppl
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 class SquaredL2(nn.Module):
@@ -318,7 +318,7 @@ import json, sys
 from stylegan_core import distributed
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
-from stylegan_eval.ppl import compute_ppl
+from stylegan_eval.metrics.ppl import compute_ppl
 
 distributed.init("cpu")
 G = Generator(get_preset("F-test16").generator, seed=0)

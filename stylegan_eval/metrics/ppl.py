@@ -14,8 +14,9 @@ official TensorFlow code measures it (NVlabs/stylegan, metrics/perceptual_path_l
 - Keep distances between the 1st percentile (numpy 'lower') and the 99th ('higher'); report the
   mean of those.
 
-Pure helpers come first; `PPLSampler` computes one batch of distances; `compute_ppl` runs the
-sampling loop (shardable over torch.distributed ranks) and returns a ResultRecord.
+Pure helpers come first; `PPLSampler` computes one batch of distances; `measure_ppl` runs the
+sampling loop (shardable over torch.distributed ranks) and returns a MetricResult with typed
+`PPLExtras`; `compute_ppl` is the same with keyword arguments, returning a ResultRecord.
 
 Randomness: sample i's z1, z2, t and noise come from (seed, i) alone. The official code draws
 one noise set per minibatch, shared by all pairs in it; here each pair draws its own noise, shared
@@ -25,11 +26,12 @@ rounding: kernels may round differently for different batch shapes, and dividing
 last-bit image differences into ~1e-4 relative differences of single distances).
 """
 
+import dataclasses
 import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -38,17 +40,17 @@ from torch import nn
 from stylegan_core import distributed
 from stylegan_core.atomic import atomic_open
 from stylegan_core.errors import ConfigError, NonFiniteError
-from stylegan_core.seeding import per_sample_rand, per_sample_randn, torch_generator
+from stylegan_core.seeding import PATH_END, PATH_NOISE, PATH_START, PATH_T, per_sample_noise, per_sample_rand, per_sample_randn
 from stylegan_eval.images import area_downsample
-from stylegan_eval.records import FeatureNetwork, ResultRecord, file_sha256
+from stylegan_eval.metrics.generation import noise_mode_of
+from stylegan_eval.metrics.options import MetricOptions
+from stylegan_eval.provenance import MetricResult, Provenance, extras_from_dict
+from stylegan_eval.records import FeatureNetwork, ResultRecord
 
 Space = Literal["z", "w"]
 Sampling = Literal["full", "end"]
 
 LPIPS_SIZE = 256  # the official code downsamples crops larger than this ("VGG was built for 224")
-
-# Seeding streams: which independent draw of sample i each tensor is.
-_STREAM_Z0, _STREAM_Z1, _STREAM_T, _STREAM_NOISE = 0, 1, 2, 3
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers
@@ -195,23 +197,20 @@ class PPLSampler:
 
     def __init__(self, G: nn.Module, distance: nn.Module, config: PPLConfig, seed: int, device: torch.device):
         self.G, self.distance, self.config, self.seed, self.device = G, distance, config, seed, device
-        self.noise_shapes = [tuple(s) for s in G.synthesis.noise_shapes]  # [(h, w), ...]
+        self.noise_mode = noise_mode_of(G)
+        self.noise_shapes = [tuple(s) for s in G.synthesis.noise_shapes] if self.noise_mode == "given" else []
 
     def inputs(self, indices) -> PairInputs:
         """z0, z1, t and noise of samples `indices`; row j depends only on (seed, indices[j])."""
         z_shape = (self.G.z_dim,)
-        z0 = per_sample_randn(z_shape, self.seed, indices, _STREAM_Z0)
-        z1 = per_sample_randn(z_shape, self.seed, indices, _STREAM_Z1)
+        z0 = per_sample_randn(z_shape, self.seed, indices, PATH_START)
+        z1 = per_sample_randn(z_shape, self.seed, indices, PATH_END)
         if self.config.sampling == "full":
-            t = per_sample_rand((), self.seed, indices, _STREAM_T)
+            t = per_sample_rand((), self.seed, indices, PATH_T)
         else:
             t = torch.zeros(len(indices))
-        # One generator per sample for all its noise inputs, drawn in layer order.
-        gens = [torch_generator(self.seed, _STREAM_NOISE, int(i)) for i in indices]
-        noise = [
-            torch.stack([torch.randn((1, h, w), generator=g) for g in gens]) if gens else torch.empty((0, 1, h, w))
-            for h, w in self.noise_shapes
-        ]
+        # Drawn on the CPU (the same numbers on every device); empty without noise inputs.
+        noise = per_sample_noise(self.noise_shapes, self.seed, indices, PATH_NOISE) if self.noise_mode == "given" else []
         return PairInputs(z0=z0, z1=z1, t=t, noise=noise)
 
     def images(self, inputs: PairInputs) -> torch.Tensor:
@@ -226,6 +225,8 @@ class PPLSampler:
             t2 = t[:, None]
             z = torch.cat([slerp(z0, z1, t2), slerp(z0, z1, t2 + eps)])
             ws = self.G.mapping(z, truncation_psi=1.0)
+        if self.noise_mode != "given":
+            return self.G.synthesis(ws, noise_mode=self.noise_mode)
         noise = [torch.cat([n, n]).to(dev) for n in inputs.noise]
         return self.G.synthesis(ws, noise_mode="given", noise=noise)
 
@@ -269,6 +270,124 @@ def _save_array(path: str | os.PathLike, arr: np.ndarray) -> None:
         np.save(f, arr)
 
 
+@dataclass(frozen=True)
+class PPLExtras:
+    """Details of a PPL measurement (the record's `extras`)."""
+
+    unfiltered_mean: float  # mean of all distances, outliers included
+    stderr: float  # standard error of the value
+    percentiles: dict[str, float]  # "1" (lower cut), "50", "99" (upper cut) of the distances
+    num_kept: int  # distances between the cuts
+    image_size: int  # side of the image LPIPS saw
+    processes: int  # torch.distributed processes that shared the samples
+    dists_file: str | None = None  # every per-pair distance (.npy, index order), when saved
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if self.dists_file is None:
+            del d["dists_file"]
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "PPLExtras":
+        return extras_from_dict(PPLExtras, d)
+
+
+def check_image_size(G, config: PPLConfig, distance: nn.Module) -> int:
+    """Side of the images the distance will see; ConfigError when it is too small for it."""
+    identity = getattr(distance, "identity", None) or _custom_identity(distance)
+    size = measured_size(G.img_resolution, config.crop)
+    min_size = getattr(distance, "min_image_size", 1)
+    if size < min_size:
+        raise ConfigError(
+            f"PPL: a {G.img_resolution}x{G.img_resolution} generator gives {size}x{size} images "
+            f"{'after the face crop ' if config.crop else ''}but {identity.name} needs at least {min_size}x{min_size}"
+            f"{' (use --no-crop)' if config.crop and measured_size(G.img_resolution, False) >= min_size else ''}"
+        )
+    return size
+
+
+def measure_ppl(
+    options: MetricOptions,
+    config: PPLConfig,
+    distance: nn.Module | None = None,  # None: LPIPS-VGG16 v0.1; else any d(img0, img1) -> [N] on [-1, 1] images
+    save_dists: str | os.PathLike | None = None,  # write all distances (.npy, index order), rank 0
+) -> MetricResult:
+    """PPL of options.G. Under torchrun every rank measures its share of sample indices and every
+    rank returns the same result (callers report on rank 0).
+
+    Raises ConfigError for bad parameters, MissingWeightsError without LPIPS weights (unless
+    `options.substitute`), NonFiniteError when the generator or distance produces NaN/Inf.
+    """
+    from tqdm import tqdm
+
+    G, device, seed, batch_size, num_samples = options.G, options.device, options.seed, options.batch_size, config.num_samples
+    start = time.perf_counter()
+    if distance is None:
+        from stylegan_eval.lpips_net import load_lpips
+
+        # The substitute trunk has a fixed seed so substitute results stay comparable across --seed.
+        distance = load_lpips(substitute=options.substitute, device=device)
+    identity = getattr(distance, "identity", None) or _custom_identity(distance)
+    crop = config.crop
+    size = check_image_size(G, config, distance)
+    G = G.to(device).eval()
+    distance = distance.to(device).eval()
+    sampler = PPLSampler(G, distance, config, seed, device)
+
+    # Each rank takes a strided share of the indices; a per-batch NaN check can stop a single
+    # process early, but ranks may run different batch counts, so with several the check waits
+    # for the gather (a collective every rank reaches).
+    mine = distributed.shard(range(num_samples))
+    dists, finite = [], []
+    show = options.progress and distributed.is_main()
+    with tqdm(total=len(mine), desc=config.metric, unit="pair", disable=not show, leave=False) as bar:
+        for b in range(0, len(mine), batch_size):
+            indices = mine[b : b + batch_size]
+            d, f = sampler(indices)
+            if distributed.world_size() == 1:
+                _raise_non_finite(d, f, indices)
+            dists.append(d)
+            finite.append(f)
+            bar.update(len(indices))
+    local = torch.stack([torch.cat(dists), torch.cat(finite).float()], dim=1) if dists else torch.zeros((0, 2))
+    both = distributed.gather_by_index(local, num_samples)  # [num_samples, 2] in index order
+    all_dists, all_finite = both[:, 0], both[:, 1].bool()
+    _raise_non_finite(all_dists, all_finite, range(num_samples))
+
+    arr = all_dists.numpy()
+    stats = summarize(arr)
+    if save_dists is not None and distributed.is_main():
+        _save_array(save_dists, arr)
+    extras = PPLExtras(
+        unfiltered_mean=stats.unfiltered_mean,
+        stderr=stats.stderr,
+        percentiles={"1": stats.p1, "50": stats.p50, "99": stats.p99},
+        num_kept=stats.num_kept,
+        image_size=size,
+        processes=distributed.world_size(),
+        dists_file=None if save_dists is None else str(save_dists),
+    )
+    return MetricResult(
+        metric=config.metric,
+        value=stats.value,
+        params={
+            "space": config.space,
+            "sampling": config.sampling,
+            "epsilon": config.epsilon,
+            "crop": crop,
+            "downsample_to": LPIPS_SIZE,
+            "filter_percentiles": [1, 99],
+            "truncation_psi": 1.0,
+        },
+        num_samples=num_samples,
+        seed=seed,
+        feature_network=identity,
+        wall_time_s=time.perf_counter() - start,
+        extras=extras,
+    )
+
+
 def compute_ppl(
     G: nn.Module,
     space: Space = "w",  # "z" or "w"
@@ -287,90 +406,9 @@ def compute_ppl(
     save_dists: str | os.PathLike | None = None,  # write all num_samples distances (.npy), rank 0
     progress: bool = True,  # tqdm bar on rank 0
 ) -> ResultRecord:
-    """PPL of generator G (a stylegan_core.GeneratorInterface). Under torchrun every rank measures its share of
-    sample indices and every rank returns the same record (callers report on rank 0).
-
-    Raises ConfigError for bad parameters, MissingWeightsError without LPIPS weights (unless
-    `substitute_weights`), NonFiniteError when the generator or distance produces NaN/Inf.
-    """
-    from tqdm import tqdm
-
+    """`measure_ppl` with keyword arguments, as one ResultRecord (see `measure_ppl`)."""
     config = PPLConfig(space=space, sampling=sampling, num_samples=num_samples, epsilon=epsilon, crop=crop)
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
-    device = torch.device(device)
-    start = time.perf_counter()
-    if distance is None:
-        from stylegan_eval.lpips_net import load_lpips
-
-        # The substitute trunk has a fixed seed so substitute results stay comparable across --seed.
-        distance = load_lpips(substitute=substitute_weights, device=device)
-    identity = getattr(distance, "identity", None) or _custom_identity(distance)
-    size = measured_size(G.img_resolution, crop)
-    min_size = getattr(distance, "min_image_size", 1)
-    if size < min_size:
-        raise ConfigError(
-            f"PPL: a {G.img_resolution}x{G.img_resolution} generator gives {size}x{size} images "
-            f"{'after the face crop ' if crop else ''}but {identity.name} needs at least {min_size}x{min_size}"
-            f"{' (use --no-crop)' if crop and measured_size(G.img_resolution, False) >= min_size else ''}"
-        )
-    G = G.to(device).eval()
-    distance = distance.to(device).eval()
-    sampler = PPLSampler(G, distance, config, seed, device)
-
-    # Each rank takes a strided share of the indices; a per-batch NaN check can stop a single
-    # process early, but ranks may run different batch counts, so with several the check waits
-    # for the gather (a collective every rank reaches).
-    mine = distributed.shard(range(num_samples))
-    dists, finite = [], []
-    show = progress and distributed.is_main()
-    with tqdm(total=len(mine), desc=config.metric, unit="pair", disable=not show, leave=False) as bar:
-        for b in range(0, len(mine), batch_size):
-            indices = mine[b : b + batch_size]
-            d, f = sampler(indices)
-            if distributed.world_size() == 1:
-                _raise_non_finite(d, f, indices)
-            dists.append(d)
-            finite.append(f)
-            bar.update(len(indices))
-    local = torch.stack([torch.cat(dists), torch.cat(finite).float()], dim=1) if dists else torch.zeros((0, 2))
-    both = distributed.gather_by_index(local, num_samples)  # [num_samples, 2] in index order
-    all_dists, all_finite = both[:, 0], both[:, 1].bool()
-    _raise_non_finite(all_dists, all_finite, range(num_samples))
-
-    arr = all_dists.numpy()
-    stats = summarize(arr)
-    extras = {
-        "unfiltered_mean": stats.unfiltered_mean,
-        "stderr": stats.stderr,
-        "percentiles": {"1": stats.p1, "50": stats.p50, "99": stats.p99},
-        "num_kept": stats.num_kept,
-        "image_size": size,
-        "processes": distributed.world_size(),
-    }
-    if save_dists is not None:
-        if distributed.is_main():
-            _save_array(save_dists, arr)
-        extras["dists_file"] = str(save_dists)
-    return ResultRecord(
-        metric=config.metric,
-        value=stats.value,
-        params={
-            "space": space,
-            "sampling": sampling,
-            "epsilon": epsilon,
-            "crop": crop,
-            "downsample_to": LPIPS_SIZE,
-            "filter_percentiles": [1, 99],
-            "truncation_psi": 1.0,
-            "preset": preset,
-        },
-        num_samples=num_samples,
-        seed=seed,
-        model=label,
-        checkpoint=None if checkpoint is None else str(checkpoint),
-        checkpoint_sha256=None if checkpoint is None else file_sha256(checkpoint),
-        feature_network=identity,
-        wall_time_s=time.perf_counter() - start,
-        extras=extras,
-    )
+    options = MetricOptions(G=G, device=torch.device(device), seed=seed, batch_size=batch_size,
+                            substitute=substitute_weights, progress=progress)
+    prov = Provenance.in_memory(label, preset) if checkpoint is None else Provenance.of_checkpoint(checkpoint, label, preset)
+    return prov.record(measure_ppl(options, config, distance, save_dists))

@@ -9,8 +9,8 @@ import sklearn.svm
 import torch
 
 from stylegan_core.errors import NonFiniteError
-from stylegan_eval import separability as ls
-from stylegan_eval.separability import (
+from stylegan_eval.metrics import separability as ls
+from stylegan_eval.metrics.separability import (
     SeparabilityError,
     conditional_entropy,
     fit_spaces,
@@ -357,7 +357,7 @@ from stylegan_core import distributed
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_eval.classifier import build_classifier, classifier_config
-from stylegan_eval.separability import compute_separability
+from stylegan_eval.metrics.separability import compute_separability
 
 distributed.init("cpu")
 G = Generator(get_preset("F-test16").generator)
@@ -379,7 +379,7 @@ def test_one_and_two_torchrun_processes_agree(tmp_path, tiny_models):
 
     script = tmp_path / "run_ls.py"
     script.write_text(TORCHRUN_SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "out")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -16,10 +16,12 @@ Layers, top to bottom:
 4. `compute_fid`: a generator or an image folder against a dataset; returns a ResultRecord.
 """
 
+import dataclasses
 import math
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +32,11 @@ from tqdm import tqdm
 
 from stylegan_core import distributed
 from stylegan_core.errors import ConfigError, DatasetError, NonFiniteError
-from stylegan_core.seeding import per_sample_randn, torch_generator
 from stylegan_eval import fid_cache
-from stylegan_eval.images import to_uint8
-from stylegan_eval.records import ResultRecord, file_sha256
+from stylegan_eval.metrics.generation import generate_uint8, noise_mode_of, to_rgb
+from stylegan_eval.provenance import MetricResult, Provenance, extras_from_dict
+from stylegan_eval.records import ResultRecord
 
-Z_STREAM = 0  # per_sample_randn stream of the latents
-NOISE_STREAM = 1  # per-sample generator stream of the noise inputs
 DEFAULT_CHUNK = 1000  # samples between progress checkpoints (and all-reduces)
 
 
@@ -181,56 +181,12 @@ def fid_from_stats(a: RunningStats, b: RunningStats) -> float:
 # e.g. stylegan_eval.inception.InceptionFeatures.
 
 
-def per_sample_noise(shapes, seed: int, indices, device) -> list[torch.Tensor]:
-    """Noise inputs [N, 1, h, w] per (h, w) in `shapes`; sample j's noise depends only on
-    (seed, indices[j]): one generator per sample draws its layers in order."""
-    layers: list[list[torch.Tensor]] = [[] for _ in shapes]
-    for i in indices:
-        gen = torch_generator(seed, NOISE_STREAM, int(i), device=device)
-        for layer, (h, w) in zip(layers, shapes):
-            layer.append(torch.randn((1, h, w), generator=gen, device=device))
-    return [torch.stack(layer) for layer in layers]
-
-
-def noise_mode_of(G) -> str:
-    """'given': fresh noise per sample, drawn from (seed, i), matching the official FID's
-    randomize_noise=True (the metric measures the distribution including the noise's stochastic
-    detail; 'const' would freeze one noise realisation for all samples). 'none' for a generator
-    without noise inputs; 'const' (its stored noise) for one that cannot take explicit noise."""
-    shapes = getattr(G.synthesis, "noise_shapes", None)
-    if shapes is None:
-        return "const"
-    return "given" if len(shapes) else "none"
-
-
-@torch.no_grad()
-def generate_uint8(G, indices, seed: int, truncation_psi: float, truncation_cutoff, device) -> torch.Tensor:
-    """Images of samples `indices` quantised as the official code: uint8 [N, 3, H, W]."""
-    z = per_sample_randn((G.z_dim,), seed, indices, stream=Z_STREAM).to(device)  # [N, z_dim]
-    ws = G.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-    mode = noise_mode_of(G)
-    noise = per_sample_noise(G.synthesis.noise_shapes, seed, indices, device) if mode == "given" else None
-    img = G.synthesis(ws, noise_mode=mode, noise=noise)  # [N, C, H, W] in ~[-1, 1]
-    if not torch.isfinite(img).all():
-        raise NonFiniteError(f"the generator produced NaN or Inf for samples {indices[0]}..{indices[-1]} (seed {seed})")
-    return _rgb(to_uint8(img))
-
-
-def _rgb(images: torch.Tensor) -> torch.Tensor:
-    """Grayscale [N, 1, H, W] -> [N, 3, H, W] (as PIL's convert('RGB') in torch-fidelity)."""
-    if images.shape[1] == 1:
-        return images.expand(-1, 3, -1, -1)
-    if images.shape[1] != 3:
-        raise DatasetError(f"FID needs grayscale or RGB images, got {images.shape[1]} channels")
-    return images
-
-
 def load_images(ds, indices) -> torch.Tensor:
     """Dataset images `indices` as uint8 [N, 3, H, W]."""
     images = torch.stack([ds[int(i)] for i in indices])
     if images.dtype != torch.uint8:
         raise DatasetError(f"dataset returned {images.dtype} images; expected uint8")
-    return _rgb(images)
+    return to_rgb(images)
 
 
 def accumulate(
@@ -323,6 +279,40 @@ def dataset_stats(ds, fingerprint: str, num: int, extractor, batch_size: int, de
     return stats, False, time.perf_counter() - t0
 
 
+@dataclass(frozen=True)
+class FIDConfig:
+    """Constants of an FID protocol (stylegan_eval.metrics.registry)."""
+
+    num_samples: int = 50_000  # generated images
+    num_real: int | None = 50_000  # dataset images: the first min(num_real, len); None: all of them
+
+    def __post_init__(self):
+        if self.num_samples < 2 or (self.num_real is not None and self.num_real < 2):
+            raise ConfigError(f"FID needs at least 2 generated and 2 real images, got {self.num_samples}, {self.num_real}")
+
+
+@dataclass(frozen=True)
+class FIDExtras:
+    """Details of an FID measurement (the record's `extras`)."""
+
+    num_real: int  # dataset images in the reference statistics
+    cache_hit: bool  # the reference statistics came from the cache
+    time_real_s: float
+    time_generated_s: float
+    time_distance_s: float
+    world_size: int  # torch.distributed processes
+    device: str
+    resumed_from: int | None = None  # generator source: the sample index an interrupted run resumed at
+    source_cache_hit: bool | None = None  # folder source: its statistics came from the cache
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "FIDExtras":
+        return extras_from_dict(FIDExtras, d)
+
+
 def compute_fid(
     source,  # a Generator (stylegan_core interface), or a folder / zip / dataset of images
     data,  # the reference dataset: a folder / zip path, or an object from open_dataset
@@ -344,6 +334,7 @@ def compute_fid(
     label: str | None = None,  # record.model; default: the folder name or "generator"
     checkpoint: str | None = None,  # the file the generator came from, for the record
     preset: str | None = None,  # the checkpoint's preset name, for the record
+    metric: str = "fid",  # record name (the registry's protocols say "fid50k", "fid50k_full")
 ) -> ResultRecord:
     """FID of a generator (or an image folder) against a dataset, as a ResultRecord whose extras
     hold the real/generated counts, whether the dataset statistics came from the cache, and
@@ -368,7 +359,8 @@ def compute_fid(
     real, real_hit, t_real = dataset_stats(ds_real, real_fp, n_real, extractor, batch_size, device, cache_dir, use_cache,
                                            resume, "FID real images")
 
-    extras: dict[str, Any] = {"num_real": n_real, "cache_hit": real_hit, "time_real_s": t_real}
+    timings = {"time_real_s": t_real}
+    resumed_from = source_hit = None
     t0 = time.perf_counter()
     if is_generator:
         G = source.to(device)
@@ -381,35 +373,26 @@ def compute_fid(
             extractor, batch_size, chunk_size, device, cache_dir / "progress" if resume else None, key, "FID generated",
         )
         n_gen = num_gen
-        extras.update(resumed_from=resumed_from)
         params = {"source": "generator", "noise_mode": noise_mode, "truncation_psi": truncation_psi,
                   "truncation_cutoff": truncation_cutoff}
-        model = label or (Path(checkpoint).stem if checkpoint else "generator")
+        prov_label = label or (Path(checkpoint).stem if checkpoint else "generator")
     else:
         ds_gen = _open(source, None, fit)
         n_gen, gen_fp = min(num_gen, len(ds_gen)), ds_gen.fingerprint()
-        gen, gen_hit, _ = dataset_stats(ds_gen, gen_fp, n_gen, extractor, batch_size, device, cache_dir, use_cache,
-                                        resume, "FID source images")
-        extras.update(source_cache_hit=gen_hit)
+        gen, source_hit, _ = dataset_stats(ds_gen, gen_fp, n_gen, extractor, batch_size, device, cache_dir, use_cache,
+                                           resume, "FID source images")
         params = {"source": str(source) if isinstance(source, (str, Path)) else "dataset", "source_fingerprint": gen_fp}
-        model = label or (Path(source).name if isinstance(source, (str, Path)) else "dataset")
-    extras["time_generated_s"] = time.perf_counter() - t0
+        prov_label = label or (Path(source).name if isinstance(source, (str, Path)) else "dataset")
+    timings["time_generated_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     value = fid_from_stats(gen, real)
-    extras.update(time_distance_s=time.perf_counter() - t0, world_size=distributed.world_size(), device=str(device))
-    params.update(num_gen=n_gen, num_real=n_real, batch_size=batch_size, preset=preset,
+    params.update(num_gen=n_gen, num_real=n_real, batch_size=batch_size,
                   data=str(data) if isinstance(data, (str, Path)) else "dataset", data_fingerprint=real_fp)
-    return ResultRecord(
-        metric="fid",
-        value=value,
-        params=params,
-        num_samples=n_gen,
-        seed=seed,
-        model=model,
-        checkpoint=checkpoint,
-        checkpoint_sha256=None if checkpoint is None else file_sha256(checkpoint),
-        feature_network=extractor.identity,
-        wall_time_s=time.perf_counter() - t_start,
-        extras=extras,
-    )
+    extras = FIDExtras(num_real=n_real, cache_hit=real_hit, time_distance_s=time.perf_counter() - t0,
+                       world_size=distributed.world_size(), device=str(device), resumed_from=resumed_from,
+                       source_cache_hit=source_hit, **timings)
+    result = MetricResult(metric=metric, value=value, params=params, num_samples=n_gen, seed=seed,
+                          feature_network=extractor.identity, wall_time_s=time.perf_counter() - t_start, extras=extras)
+    prov = Provenance(prov_label, None, None, preset) if checkpoint is None else Provenance.of_checkpoint(checkpoint, prov_label, preset)
+    return prov.record(result)

@@ -1,0 +1,102 @@
+"""KID and precision/recall as protocols: their constants, their typed extras, and the step from
+feature rows to a MetricResult. The estimators themselves are in stylegan_eval.metrics.kid
+(Binkowski et al. 2018, unbiased MMD^2 with the cubic polynomial kernel) and
+stylegan_eval.metrics.precision_recall (Kynkaanniemi et al. 2019, k-NN radii); the feature rows
+come from one pass over the generated images (stylegan_eval.metrics.image_pass), shared with FID.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stylegan_core.errors import ConfigError
+from stylegan_eval.provenance import MetricResult, extras_from_dict
+from stylegan_eval.records import FeatureNetwork
+
+
+@dataclass(frozen=True)
+class KIDConfig:
+    num_samples: int = 50_000  # generated images
+    num_real: int | None = 50_000  # dataset images (first min(num_real, len)); None: all
+    num_subsets: int = 100  # kid50k: 100 subsets ...
+    subset_size: int = 1000  # ... of 1,000 (clipped to the smaller sample set)
+
+    def __post_init__(self):
+        if self.num_samples < 2 or self.num_subsets < 1 or self.subset_size < 2:
+            raise ConfigError(f"KID needs num_samples >= 2, num_subsets >= 1, subset_size >= 2, got {self}")
+
+
+@dataclass(frozen=True)
+class PRConfig:
+    num_samples: int = 50_000  # generated images
+    num_real: int | None = 50_000  # dataset images (first min(num_real, len)); None: all
+    k: int = 3  # neighbourhood size of the k-NN radii (pr50k3)
+    distance_batch: int = 10_000  # rows and columns per distance tile; does not change the value
+
+    def __post_init__(self):
+        if self.num_samples < 2 or self.k < 1 or self.distance_batch < 1:
+            raise ConfigError(f"precision/recall needs num_samples >= 2, k >= 1, distance_batch >= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class KIDExtras:
+    std: float  # standard deviation of the subsets' MMD^2 estimates
+    num_subsets: int
+    subset_size: int  # rows per subset actually used
+    num_real: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "KIDExtras":
+        return extras_from_dict(KIDExtras, d)
+
+
+@dataclass(frozen=True)
+class PRExtras:
+    precision: float  # fraction of generated samples inside the real manifold
+    recall: float  # fraction of real samples inside the generated manifold
+    k: int
+    num_real: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "PRExtras":
+        return extras_from_dict(PRExtras, d)
+
+
+def kid_result(name: str, config: KIDConfig, real: np.ndarray, fake: np.ndarray, seed: int,
+               network: FeatureNetwork, wall_time_s: float) -> MetricResult:
+    """KID of feature rows fake [num_samples, D] against real [num_real, D]; the subsets are drawn
+    from `seed` (so the value depends on the seed and the samples only)."""
+    from stylegan_eval.metrics.kid import kid_from_features
+
+    kid = kid_from_features(real, fake, num_subsets=config.num_subsets, subset_size=config.subset_size, seed=seed)
+    return MetricResult(
+        metric=name, value=float(kid.mean),
+        params={"num_gen": int(fake.shape[0]), "num_real": int(real.shape[0]), "num_subsets": config.num_subsets,
+                "subset_size": config.subset_size, "kernel": "(x.y / D + 1) ** 3", "truncation_psi": 1.0},
+        num_samples=int(fake.shape[0]), seed=seed, feature_network=network, wall_time_s=wall_time_s,
+        extras=KIDExtras(std=float(kid.std), num_subsets=kid.num_subsets, subset_size=kid.subset_size,
+                         num_real=int(real.shape[0])),
+    )
+
+
+def pr_results(name: str, config: PRConfig, real: np.ndarray, fake: np.ndarray, seed: int, network: FeatureNetwork,
+               wall_time_s: float, device) -> list[MetricResult]:
+    """Two results, `<name>_precision` and `<name>_recall`, of fake [M, D] against real [N, D]."""
+    from stylegan_eval.metrics.precision_recall import precision_recall
+
+    pr = precision_recall(real, fake, k=config.k, batch=config.distance_batch, device=device)
+    extras = PRExtras(precision=float(pr.precision), recall=float(pr.recall), k=config.k, num_real=int(real.shape[0]))
+    params = {"num_gen": int(fake.shape[0]), "num_real": int(real.shape[0]), "k": config.k, "truncation_psi": 1.0}
+    return [
+        MetricResult(metric=f"{name}_{part}", value=value, params=params, num_samples=int(fake.shape[0]), seed=seed,
+                     feature_network=network, wall_time_s=wall_time_s, extras=extras)
+        for part, value in (("precision", extras.precision), ("recall", extras.recall))
+    ]

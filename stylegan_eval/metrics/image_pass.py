@@ -1,0 +1,190 @@
+"""One pass over generated samples 0..n-1 that serves every image metric at once.
+
+FID, KID and precision/recall measure the same images (sample i from (seed, i): its latent, its
+noise), and separability classifies those same images; generating them once per metric would
+multiply the most expensive step. `image_pass` generates each sample once, and hands each batch
+to every consumer that needs it; a batch computes each feature network at most once, so FID and
+KID share their Inception features.
+
+The loop mirrors the FID accumulation of stylegan_eval.metrics.fid: fixed chunks of sample
+indices, sharded over torch.distributed ranks within a chunk and reduced (statistics) or gathered
+in index order (rows) after it, so no result depends on the batch size or the process count.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from stylegan_core import distributed
+from stylegan_core.errors import NonFiniteError
+from stylegan_eval.images import area_downsample
+from stylegan_eval.metrics.fid import DEFAULT_CHUNK, RunningStats, load_images
+from stylegan_eval.metrics.generation import generate_float, quantize
+
+
+@dataclass
+class Batch:
+    """Samples `indices` of one pass, with what consumers compute from them, each at most once."""
+
+    indices: list[int]
+    z: torch.Tensor | None  # [n, z_dim] CPU; None for dataset images
+    ws: torch.Tensor | None  # [n, num_ws, w_dim]; None for dataset images
+    images: torch.Tensor | None  # float [n, C, H, W] in ~[-1, 1]; None for dataset images
+    seed: int
+    _uint8: torch.Tensor | None = None
+    _features: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def uint8(self) -> torch.Tensor:
+        """uint8 RGB [n, 3, H, W], quantised as the official code."""
+        if self._uint8 is None:
+            self._uint8 = quantize(self.images, self.indices, self.seed)
+        return self._uint8
+
+    def features(self, extractor: torch.nn.Module) -> torch.Tensor:
+        """extractor(uint8 images) [n, dim]; computed once per batch and extractor."""
+        key = id(extractor)
+        if key not in self._features:
+            f = extractor(self.uint8())
+            if not torch.isfinite(f).all():
+                raise NonFiniteError(f"{extractor.identity.name}: the feature network produced NaN or Inf")
+            self._features[key] = f
+        return self._features[key]
+
+
+class Consumer(Protocol):
+    """What a metric plugs into a pass: it sees samples 0..num-1 of it."""
+
+    num: int
+
+    def update(self, batch: Batch, rows: slice) -> None:
+        """Take batch rows `rows` (the batch's samples below `num`)."""
+
+    def end_chunk(self, chunk_size: int) -> None:
+        """Collective after each chunk; `chunk_size` = this consumer's samples in the chunk."""
+
+
+class StatsConsumer:
+    """FID: float64 mean/covariance sums of extractor features."""
+
+    def __init__(self, extractor: torch.nn.Module, num: int, device):
+        self.extractor, self.num = extractor, num
+        self.total, self._local = RunningStats(extractor.dim, device), RunningStats(extractor.dim, device)
+
+    def update(self, batch: Batch, rows: slice) -> None:
+        self._local.update(batch.features(self.extractor)[rows])
+
+    def end_chunk(self, chunk_size: int) -> None:
+        self._local.all_reduce()
+        self.total.merge(self._local)
+        self._local = RunningStats(self.extractor.dim, self.total.sum.device)
+
+
+class RowsConsumer:
+    """KID, precision/recall: every sample's feature row, float32, in index order on every rank."""
+
+    def __init__(self, extractor: torch.nn.Module, num: int, device):
+        self.extractor, self.num, self.device = extractor, num, torch.device(device)
+        self._chunks: list[np.ndarray] = []
+        self._local: list[torch.Tensor] = []
+
+    def update(self, batch: Batch, rows: slice) -> None:
+        self._local.append(batch.features(self.extractor)[rows].float())
+
+    def end_chunk(self, chunk_size: int) -> None:
+        # Gathered from `device`: NCCL moves CUDA tensors only (gloo takes CPU ones).
+        local = torch.cat(self._local) if self._local else torch.empty((0, self.extractor.dim), device=self.device)
+        self._chunks.append(distributed.gather_by_index(local.to(self.device), chunk_size).numpy())
+        self._local = []
+
+    def rows(self) -> np.ndarray:
+        """[num, dim] float32."""
+        return np.concatenate(self._chunks) if self._chunks else np.zeros((0, self.extractor.dim), np.float32)
+
+
+class LatentsAndProbs:
+    """Separability: z, w = ws[:, 0] and the classifier's logits of the images, in index order."""
+
+    def __init__(self, classifier: torch.nn.Module, num: int, z_dim: int, w_dim: int, device):
+        self.classifier, self.num, self.device = classifier, num, torch.device(device)
+        self.widths = (z_dim, w_dim, len(classifier.attribute_names))
+        self._local: list[tuple[torch.Tensor, ...]] = []
+        self._chunks: list[list[torch.Tensor]] = [[], [], []]
+
+    def update(self, batch: Batch, rows: slice) -> None:
+        img = area_downsample(batch.images[rows].float(), self.classifier.resolution)  # [n, C, res, res]
+        logits = self.classifier(img).float()  # [n, A]
+        ws = batch.ws[rows]
+        if not torch.isfinite(logits).all() or not torch.isfinite(ws).all():
+            idx = batch.indices[rows]
+            raise NonFiniteError(f"non-finite generator or classifier output in samples {idx[0]}..{idx[-1]}")
+        self._local.append((batch.z[rows], ws[:, 0].float(), logits))
+
+    def end_chunk(self, chunk_size: int) -> None:
+        for k, width in enumerate(self.widths):
+            parts = [t[k].to(self.device) for t in self._local]
+            local = torch.cat(parts) if parts else torch.empty((0, width), device=self.device)
+            self._chunks[k].append(distributed.gather_by_index(local, chunk_size))  # CPU, index order
+        self._local = []
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """z [N, z_dim], w [N, w_dim] float32 and probs [N, A] float64 on the CPU; the official
+        classifiers' probability of "present" is softmax([l, -l])[0] = sigmoid(2 l)."""
+        z, w, logits = (torch.cat(c) for c in self._chunks)
+        return z, w, torch.sigmoid(2.0 * logits.double())
+
+
+@torch.no_grad()
+def run_pass(
+    num: int,  # samples 0..num-1 (the largest any consumer needs)
+    load: Callable[[list[int]], Batch],
+    consumers: Sequence[Consumer],
+    batch_size: int,
+    chunk_size: int = DEFAULT_CHUNK,
+    desc: str = "images",
+    progress: bool = True,
+) -> None:
+    """Load every sample once and feed each consumer the samples below its `num`."""
+    world = distributed.world_size()
+    show = progress and distributed.is_main()
+    with tqdm(total=num, desc=desc, unit="img", disable=not show, leave=False) as bar:
+        for start in range(0, num, chunk_size):
+            chunk = range(start, min(start + chunk_size, num))
+            mine = distributed.shard(chunk)
+            for b in range(0, len(mine), batch_size):
+                indices = list(mine[b : b + batch_size])
+                wanted = [c for c in consumers if c.num > indices[0]]
+                if not wanted:
+                    continue
+                batch = load(indices)
+                for c in wanted:
+                    c.update(batch, slice(0, sum(i < c.num for i in indices)))  # indices ascend
+                bar.update(min(len(indices) * world, num - bar.n))
+            for c in consumers:
+                if c.num > start:
+                    c.end_chunk(min(chunk.stop, c.num) - start)
+
+
+def generated_loader(G, seed: int, device) -> Callable[[list[int]], Batch]:
+    """Samples of G without truncation (metrics never truncate), as the metric noise rule says."""
+
+    def load(indices: list[int]) -> Batch:
+        with torch.no_grad():
+            z, ws, img = generate_float(G, indices, seed, device)
+        return Batch(indices, z, ws, img, seed)
+
+    return load
+
+
+def dataset_loader(ds, device) -> Callable[[list[int]], Batch]:
+    """Dataset images as uint8 RGB batches (for feature consumers only)."""
+
+    def load(indices: list[int]) -> Batch:
+        batch = Batch(indices, None, None, None, 0)
+        batch._uint8 = load_images(ds, indices).to(device)
+        return batch
+
+    return load

@@ -1,0 +1,167 @@
+"""Several protocols on one generator in one process, each generated image made once.
+
+`measure(protocols, options, inputs)` groups the protocols by what they need:
+- FID, KID, precision/recall and separability all measure samples 0..n-1 of the same
+  definition (latent and noise from (seed, i)), so ONE pass over the generated images feeds them
+  all (stylegan_eval.metrics.image_pass); FID and KID share one Inception forward per batch.
+- The real side: FID statistics from the cache (as `stylegan-eval fid`), KID/PR feature rows from
+  one pass over the dataset.
+- PPL measures pairs of images of its own, one protocol after the other.
+Results come back in the order the protocols were given (ls gives two, pr two).
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from stylegan_core.errors import ConfigError
+from stylegan_eval.metrics import image_pass as P
+from stylegan_eval.metrics.fid import FIDExtras, _open, dataset_stats, fid_from_stats
+from stylegan_eval.metrics.generation import noise_mode_of
+from stylegan_eval.metrics.image_metrics import kid_result, pr_results
+from stylegan_eval.metrics.options import MetricOptions
+from stylegan_eval.metrics.ppl import check_image_size, measure_ppl
+from stylegan_eval.metrics.registry import Protocol
+from stylegan_eval.metrics.separability import check_classifier, separability_results
+from stylegan_eval.provenance import MetricResult
+
+IMAGE_KINDS = ("fid", "kid", "pr")
+
+
+@dataclass(frozen=True)
+class MeasureInputs:
+    """What some protocols need besides the generator."""
+
+    data: str | Path | None = None  # reference dataset (folder / zip) for fid, kid, pr
+    classifier: torch.nn.Module | None = None  # AttributeClassifier for ls
+    fit: str = "error"  # dataset images of another resolution: "error" | "resize" | "center-crop"
+    use_cache: bool = True  # False: recount the dataset's FID statistics
+    inception: torch.nn.Module | None = None  # None: stylegan_eval.inception.load_inception
+    pr_features: torch.nn.Module | None = None  # None: precision_recall.load_pr_features
+    lpips: torch.nn.Module | None = None  # None: LPIPS-VGG16 v0.1
+
+
+def _params(p: Protocol, result: MetricResult) -> MetricResult:
+    """The protocol's name and, when scaled down, the count it fixes, in the result's params."""
+    params = {**result.params, "protocol": p.name}
+    if p.protocol_num_samples is not None:
+        params["protocol_num_samples"] = p.protocol_num_samples
+    return dataclasses.replace(result, params=params)
+
+
+def _check_inputs(protocols: list[Protocol], inputs: MeasureInputs) -> None:
+    need_data = [p.name for p in protocols if p.kind in IMAGE_KINDS]
+    if need_data and inputs.data is None:
+        raise ConfigError(f"{', '.join(need_data)} compare with real images: give the dataset with --data")
+    if any(p.kind == "ls" for p in protocols) and inputs.classifier is None:
+        raise ConfigError("ls labels images with attribute classifiers: give --classifier FILE")
+
+
+def measure(protocols: list[Protocol], options: MetricOptions, inputs: MeasureInputs = MeasureInputs()) -> list[MetricResult]:
+    """Results of `protocols` on options.G (see the module docstring). Under torchrun every rank
+    calls this with the same arguments and gets the same results."""
+    _check_inputs(protocols, inputs)
+    G = options.G.to(options.device).eval()
+    lpips = inputs.lpips
+    if any(p.kind == "ppl" for p in protocols):  # before the long image pass: its errors come first
+        if lpips is None:
+            from stylegan_eval.lpips_net import load_lpips
+
+            lpips = load_lpips(substitute=options.substitute, device=options.device)
+        for p in protocols:
+            if p.kind == "ppl":
+                check_image_size(G, p.config, lpips)
+    results: dict[str, list[MetricResult]] = {}
+    shared = [p for p in protocols if p.kind in (*IMAGE_KINDS, "ls")]
+    if shared:
+        results.update(_measure_shared(shared, options, inputs, G))
+    for p in protocols:
+        if p.kind == "ppl":
+            results[p.name] = [measure_ppl(options, p.config, lpips)]
+    return [_params(p, r) for p in protocols for r in results[p.name]]
+
+
+def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: MeasureInputs, G) -> dict[str, list[MetricResult]]:
+    device, t_start = options.device, time.perf_counter()
+    kinds = {p.kind for p in protocols}
+    inception = pr_net = None
+    if kinds & {"fid", "kid"}:
+        if inputs.inception is None:
+            from stylegan_eval.inception import load_inception
+
+            inception = load_inception(device, substitute=options.substitute)
+        else:
+            inception = inputs.inception
+        inception = inception.to(device)
+    if "pr" in kinds:
+        if inputs.pr_features is None:
+            from stylegan_eval.metrics.precision_recall import load_pr_features
+
+            pr_net = load_pr_features(device, substitute=options.substitute)
+        else:
+            pr_net = inputs.pr_features
+        pr_net = pr_net.to(device)
+    classifier = None
+    if "ls" in kinds:
+        classifier = inputs.classifier.to(device).eval()
+        check_classifier(G, classifier)
+
+    # The real side: FID statistics (cached), KID/PR rows (one pass over the dataset).
+    ds = _open(inputs.data, G.img_resolution, inputs.fit) if kinds & set(IMAGE_KINDS) else None
+    n_real = {p.name: min(p.config.num_real or len(ds), len(ds)) for p in protocols if p.kind in IMAGE_KINDS}
+    cache_dir = options.resolved_cache_dir()
+    real_stats = {}
+    for p in protocols:
+        if p.kind == "fid" and n_real[p.name] not in real_stats:
+            real_stats[n_real[p.name]] = dataset_stats(ds, ds.fingerprint(), n_real[p.name], inception, options.batch_size,
+                                                       device, cache_dir, inputs.use_cache, True, "FID real images")
+    row_nets = {"kid": inception, "pr": pr_net}
+    real_rows = {k: P.RowsConsumer(net, max(n_real[p.name] for p in protocols if p.kind == k), device)
+                 for k, net in row_nets.items() if k in kinds}
+    if real_rows:
+        P.run_pass(max(c.num for c in real_rows.values()), P.dataset_loader(ds, device), list(real_rows.values()),
+                   options.batch_size, desc="real images", progress=options.progress)
+    t_real = time.perf_counter() - t_start
+
+    # The generated side: one pass, every consumer takes the samples it needs.
+    stats = {p.name: P.StatsConsumer(inception, p.num_samples, device) for p in protocols if p.kind == "fid"}
+    rows = {k: P.RowsConsumer(net, max(p.num_samples for p in protocols if p.kind == k), device)
+            for k, net in row_nets.items() if k in kinds}
+    ls = None
+    if classifier is not None:
+        (p_ls,) = [p for p in protocols if p.kind == "ls"]
+        ls = P.LatentsAndProbs(classifier, p_ls.num_samples, G.z_dim, G.w_dim, device)
+    consumers = [*stats.values(), *rows.values(), *([ls] if ls else [])]
+    t0 = time.perf_counter()
+    P.run_pass(max(c.num for c in consumers), P.generated_loader(G, options.seed, device), consumers,
+               options.batch_size, desc="generated images", progress=options.progress)
+    t_gen = time.perf_counter() - t0
+
+    out: dict[str, list[MetricResult]] = {}
+    for p in protocols:
+        t0 = time.perf_counter()
+        if p.kind == "fid":
+            real, hit, t_stats = real_stats[n_real[p.name]]
+            value = fid_from_stats(stats[p.name].total, real)
+            extras = FIDExtras(num_real=n_real[p.name], cache_hit=hit, time_real_s=t_stats, time_generated_s=t_gen,
+                               time_distance_s=time.perf_counter() - t0, world_size=options.world_size, device=str(device))
+            params = {"source": "generator", "noise_mode": noise_mode_of(G), "truncation_psi": 1.0,
+                      "truncation_cutoff": None, "num_gen": p.num_samples, "num_real": n_real[p.name],
+                      "data": str(inputs.data) if isinstance(inputs.data, (str, Path)) else "dataset", "data_fingerprint": ds.fingerprint()}
+            out[p.name] = [MetricResult(p.name, value, params, p.num_samples, options.seed, inception.identity,
+                                        time.perf_counter() - t_start, extras)]
+        elif p.kind == "kid":
+            fake, real = rows["kid"].rows()[: p.num_samples], real_rows["kid"].rows()[: n_real[p.name]]
+            out[p.name] = [kid_result(p.name, p.config, real, fake, options.seed, inception.identity,
+                                      t_real + t_gen + time.perf_counter() - t0)]
+        elif p.kind == "pr":
+            fake, real = rows["pr"].rows()[: p.num_samples], real_rows["pr"].rows()[: n_real[p.name]]
+            out[p.name] = pr_results(p.name, p.config, real, fake, options.seed, pr_net.identity,
+                                     t_real + t_gen + time.perf_counter() - t0, device)
+        elif p.kind == "ls":
+            z, w, probs = ls.result()
+            out[p.name] = separability_results(options, p.config, classifier, z, w, probs, time.time() - t_gen)
+    return out
