@@ -263,7 +263,7 @@ def _measure(G, label, preset, ckpt, ds, lpips, inception, classifier, n, out, c
     recs += [_with_model(r, preset, ckpt, sha) for r in ls]
     recs.append(compute_fid(G, ds, num_gen=n["fid"], num_real=min(n["fid"], len(ds)), batch_size=cfg.batch_size,
                             seed=cfg.seed, device=device, cache_dir=out / "fid-cache", extractor=inception,
-                            substitute=sub, label=label, checkpoint=str(ckpt), preset=preset))
+                            substitute=sub, label=label, checkpoint=str(ckpt), preset=preset, progress=progress))
     return recs
 
 

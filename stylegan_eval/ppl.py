@@ -28,6 +28,7 @@ last-bit image differences into ~1e-4 relative differences of single distances).
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -349,9 +350,13 @@ def compute_ppl(
         "processes": distributed.world_size(),
     }
     if save_dists is not None:
-        if distributed.is_main():
-            _save_array(save_dists, arr)
-        extras["dists_file"] = str(save_dists)
+        try:
+            if distributed.is_main():
+                _save_array(save_dists, arr)
+            extras["dists_file"] = str(save_dists)
+        except OSError as e:  # a full disk must not throw away the measured value
+            warnings.warn(f"could not save the distances to {save_dists} ({e.strerror or e}); the value is unaffected",
+                          RuntimeWarning, stacklevel=2)
     return ResultRecord(
         metric=config.metric,
         value=stats.value,

@@ -417,6 +417,8 @@ def compute_separability(
                     "num_keep": num_keep,
                     "processes": distributed.world_size(),
                     "flagged": [n for n, st in zip(names, statuses) if st != "ok"],
+                    # Every kept label one class: the score is 1.0 with nothing separated; reports flag it.
+                    "all_single_class": all(st == "single_class" for st in statuses),
                 },
             )
         )
