@@ -103,10 +103,15 @@ def append_jsonl(path: str | os.PathLike, record: ResultRecord) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record.to_dict(), sort_keys=True) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        if e.filename is None:  # a full disk shows at write/fsync, whose errors name no file
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
 
 
 def read_jsonl(path: str | os.PathLike) -> list[ResultRecord]:

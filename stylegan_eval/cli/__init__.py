@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from stylegan_eval.outputs import describe_os_error
 
-    prefix = f"stylegan-eval {args.command}"
+    # "stylegan-eval data synth", as argparse names the command in its own errors.
+    prefix = " ".join(["stylegan-eval", args.command, *[v for v in (getattr(args, "action", None), getattr(args, "mode", None)) if v]])
     with warnings.catch_warnings():
         warnings.showwarning = _warning_line(prefix)
         try:

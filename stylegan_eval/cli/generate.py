@@ -152,7 +152,7 @@ def _check_out(args: argparse.Namespace) -> None:
             check_output_file(out / f"seed{seed:04d}.png", "--out", existing)
         return
     suffix = Path(args.out).suffix.lower()
-    if suffix not in IMAGE_FORMATS:
+    if suffix not in IMAGE_FORMATS and not Path(args.out).is_dir():  # a folder gets check_output_file's message
         raise OutputError(f"--out {args.out}: unknown image type {suffix or '(no extension)'!r}; "
                           f"end the name in {', '.join(IMAGE_FORMATS)}")
     check_output_file(args.out, "--out", existing)
