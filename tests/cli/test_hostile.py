@@ -481,3 +481,21 @@ def test_warnings_are_one_line_naming_the_command(tmp_path, capsys):
         warnings.showwarning = _warning_line("stylegan-eval x")
         warnings.warn("careful", RuntimeWarning)
     assert capsys.readouterr().err == "stylegan-eval x: warning: careful\n"
+
+
+def test_saved_distances_lost_to_a_full_disk_keep_the_value(tmp_path, torch_home, capsys, monkeypatch):
+    from tests.eval.test_lpips_net import write_standin_vgg16
+
+    write_standin_vgg16(torch_home)
+    ckpt = save_generator(tmp_path / "g.pt", Generator(get_preset("F-test16").generator), "F-test16")
+    dists = tmp_path / "d.npy"
+
+    def full(path, arr):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr("stylegan_eval.ppl._save_array", full)
+    code, out, err = run_cli(capsys, [*PPL, "--ckpt", ckpt, "--save-dists", dists])
+    assert code == 2 and out.startswith("ppl_wend ")  # the value reached the screen
+    warning, error = shown_lines(err)
+    assert warning.startswith("stylegan-eval ppl: warning: could not save the distances") and "No space left" in warning
+    assert error == f"stylegan-eval ppl: error: --save-dists {dists}: not written (see the warning above); the value printed above is complete"
