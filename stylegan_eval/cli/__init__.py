@@ -54,10 +54,13 @@ def _is_out_of_memory(e: BaseException) -> bool:
 
 
 def _warning_line(prefix: str):
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"{prefix}: warning: {message}", file=sys.stderr if file is None else file)
+    """A `warnings.formatwarning`: one line naming the command, no source file or code line.
+    (Replacing the format, not `showwarning`, leaves callers that record warnings unaffected.)"""
 
-    return show
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        return f"{prefix}: warning: {message}\n"
+
+    return format_warning
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,23 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     from stylegan_eval.outputs import describe_os_error
 
     # "stylegan-eval data synth", as argparse names the command in its own errors.
-    prefix = " ".join(["stylegan-eval", args.command, *[v for v in (getattr(args, "action", None), getattr(args, "mode", None)) if v]])
-    with warnings.catch_warnings():
-        warnings.showwarning = _warning_line(prefix)
-        try:
-            return int(args.func(args) or 0)
-        except UserError as e:
-            message = str(e)
-        except OSError as e:
-            message = describe_os_error(e)
-        except KeyboardInterrupt:
-            print(f"{prefix}: interrupted", file=sys.stderr)
-            return 130
-        except (MemoryError, RuntimeError) as e:
-            if not _is_out_of_memory(e):
-                raise
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            message = f"out of memory ({first}); use a smaller --batch (or fewer samples/seeds)"
+    sub = [v for v in (getattr(args, "action", None), getattr(args, "mode", None)) if v]
+    prefix = " ".join(["stylegan-eval", args.command, *sub])
+    format_before, warnings.formatwarning = warnings.formatwarning, _warning_line(prefix)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        message = str(e)
+    except OSError as e:
+        message = describe_os_error(e)
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return 130
+    except (MemoryError, RuntimeError) as e:
+        if not _is_out_of_memory(e):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        message = f"out of memory ({first}); use a smaller --batch (or fewer samples/seeds)"
+    finally:
+        warnings.formatwarning = format_before
     # One line even if a message carries a newline from a lower layer.
     one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
     print(f"{prefix}: error: {one_line}", file=sys.stderr)

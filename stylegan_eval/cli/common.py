@@ -68,10 +68,10 @@ def float_at_least(minimum: float, inclusive: bool = True):
 def device_value(text: str) -> str:
     """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', refused at once when this machine lacks it
     (torch would fail later, after the checkpoint and weights were loaded)."""
-    import torch
-
     if text == "auto":
         return text
+    import torch
+
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):
