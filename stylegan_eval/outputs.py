@@ -15,6 +15,7 @@ by the writer itself.
 """
 
 import errno
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -92,7 +93,9 @@ def check_output_file(path: str | os.PathLike, option: str, existing: Existing =
             raise OutputError(f"{option} {path}: exists; pass --overwrite to replace it, or choose another name")
         if existing == "append":
             _check_results_file(path, option)
-    _probe_writable(_existing_ancestor(path, option) if not path.parent.is_dir() else path.parent, option, path)
+        if not os.access(path, os.W_OK):  # the file itself read-only (root passes; the folder probe covers mounts)
+            raise OutputError(f"{option} {path}: the file is read-only; make it writable or choose another name")
+    _probe_writable(_existing_ancestor(path, option), option, path)
     return path
 
 
@@ -113,8 +116,6 @@ def check_output_dir(path: str | os.PathLike, option: str) -> Path:
 def _check_results_file(path: Path, option: str) -> None:
     """Records are appended only to a file that already holds records (or is empty): never to a
     stats file, a CSV or a binary file named by mistake."""
-    import json
-
     with open(path, "rb") as f:
         first = f.readline(1 << 20)
     if not first.strip():
