@@ -147,9 +147,11 @@ def _check_out(args: argparse.Namespace) -> None:
 
     existing = "overwrite" if args.overwrite else "refuse"
     if args.mode == "images":
-        out = check_output_dir(args.out, "--out")
-        for seed in args.seeds:
-            check_output_file(out / f"seed{seed:04d}.png", "--out", existing)
+        out = check_output_dir(args.out, "--out")  # one probe write for the folder, not one per seed
+        taken = [out / f"seed{s:04d}.png" for s in args.seeds if (out / f"seed{s:04d}.png").exists()]
+        for path in taken:
+            if path.is_dir() or not args.overwrite:
+                check_output_file(path, "--out", existing)  # raises: a folder, or an existing file
         return
     suffix = Path(args.out).suffix.lower()
     if suffix not in IMAGE_FORMATS and not Path(args.out).is_dir():  # a folder gets check_output_file's message
