@@ -27,6 +27,8 @@ examples:
 A run folder as --ckpt means its latest snapshot. Seeds: '0-7', '1,5,9' or '0-3,10'; seed k is the
 latent np.random.RandomState(k).randn(z_dim), as in the official generate scripts. Truncation
 (sampling only; metrics never truncate) defaults to the paper's psi=0.7 on the first 8 styles.
+Seeds are 0..4294967295, at most 4,096 per run (all images are held in memory until written).
+The file type follows --out's extension (.png, .jpg); an existing file is replaced only with --overwrite.
 """
 
 
