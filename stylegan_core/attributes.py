@@ -71,8 +71,10 @@ def _parse_row(path: Path, line: int, fields: list[str], names: list[str]) -> li
     if fields[0] in _VALUES:
         raise DatasetError(f"{path}:{line}: the first column must be the image file name, got {fields[0]!r}")
     if len(fields) != len(names) + 1:
+        got = len(fields) - 1  # the first field is the file name (checked above)
         raise DatasetError(
-            f"{path}:{line}: expected a file name and {len(names)} values, got {len(fields)} fields"
+            f"{path}:{line}: expected a file name and {len(names)} value{'s' if len(names) != 1 else ''} (one per attribute), "
+            f"got a file name and {got} value{'s' if got != 1 else ''}"
         )
     row = []
     for name, v in zip(names, fields[1:]):

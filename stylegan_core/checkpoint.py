@@ -174,6 +174,14 @@ def _decode(path: Path, payload: Any) -> dict:
             raise CheckpointError(f"checkpoint {path}: {key} is not a JSON object")
     if not isinstance(state["config"].get("generator"), dict):
         raise CheckpointError(f"checkpoint {path}: config has no 'generator' section")
+    preset = state["config"].get("preset")
+    if preset is not None:
+        from stylegan_core.presets import PRESETS
+
+        # The name decides published comparisons and --resume's networks: an unknown one is refused, not guessed.
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise CheckpointError(f"checkpoint {path}: unknown preset {preset!r} in its config (known: "
+                                  f"{', '.join(PRESETS)}); it was not written by this stylegan-eval, or was edited")
     for key in ("G", "G_ema", "D", "optimizers", "rng"):
         if key in payload:
             if not isinstance(payload[key], dict):
@@ -302,6 +310,10 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
         first = str(e).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])[:300]
         raise CheckpointError(f"checkpoint {path}: G_ema weights do not fit its generator config: {detail}") from None
+    lod = float(G.synthesis.lod)
+    if not 0.0 <= lod <= G.synthesis.max_lod:  # NaN fails too; a bad lod would blend garbage silently
+        raise CheckpointError(f"checkpoint {path}: level of detail (lod buffer) is {lod}, outside [0, "
+                              f"{G.synthesis.max_lod}]; the file is corrupt, use another snapshot")
     return G.to(device).eval().requires_grad_(False)
 
 
@@ -406,10 +418,31 @@ def write_run_file(run_dir: str | os.PathLike, run_config: dict) -> Path:
 
 
 def trim_stats(run_dir: str | os.PathLike, nimg: int) -> None:
-    """On resume, drop statistics logged after the snapshot at `nimg` (they are produced again)."""
+    """On resume, drop statistics logged after the snapshot at `nimg` (they are produced again).
+
+    Appends are not atomic: a kill mid-write leaves a torn line. Such lines (not a JSON object
+    with an integer "nimg") are dropped with a warning, never a reason to refuse the resume.
+    """
     path = Path(run_dir) / STATS_FILE
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["nimg"] <= nimg]
+    kept, torn = [], 0
+    for raw in path.read_bytes().splitlines():
+        try:
+            row = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except ValueError:  # UnicodeDecodeError too
+            row = None
+        if row is None and not raw.strip():
+            continue
+        if not (isinstance(row, dict) and isinstance(row.get("nimg"), int)):
+            torn += 1
+            continue
+        if row["nimg"] <= nimg:
+            kept.append(raw.decode("utf-8"))
+    if torn:
+        import warnings
+
+        warnings.warn(f"{path}: dropped {torn} unreadable line(s) (a write cut off by a kill); training resumes",
+                      RuntimeWarning, stacklevel=2)
     with atomic_open(path) as f:
         f.write("".join(line + "\n" for line in kept).encode())

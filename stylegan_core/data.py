@@ -121,13 +121,27 @@ def _fit(img: Image.Image, resolution: int, fit: Fit) -> Image.Image:
     return img
 
 
-def _size_problem(name: str, size: tuple[int, int], resolution: int | None) -> str | None:
+class ImageProblemError(DatasetError):
+    """An image that cannot be used as it is. `detail` says what is wrong; `remedy` names the fix
+    by this module's parameters ("skip": on_bad_image='skip', "fit": fit= with a resolution), so a
+    command line can name its own options instead."""
+
+    HINTS = {
+        "skip": "fix or remove it, or skip unreadable images (on_bad_image='skip')",
+        "fit": "resize or crop them (fit='resize' or fit='center-crop' with a resolution)",
+    }
+
+    def __init__(self, detail: str, remedy: Literal["skip", "fit"]):
+        self.detail, self.remedy = detail, remedy
+        super().__init__(f"{detail}; {self.HINTS[remedy]}")
+
+
+def _size_problem(name: str, size: tuple[int, int], resolution: int | None) -> ImageProblemError | None:
     w, h = size
-    fix = "or pass fit='resize' or fit='center-crop' with a resolution (--fit, --resolution)"
     if w != h or not _is_power_of_two(w):
-        return f"{name} is {w}x{h}; images must be square with a power-of-two side (e.g. 256x256), {fix}"
+        return ImageProblemError(f"{name} is {w}x{h}; images must be square with a power-of-two side (e.g. 256x256)", "fit")
     if resolution is not None and w != resolution:
-        return f"{name} is {w}x{h} but the dataset resolution is {resolution}x{resolution}; {fix}"
+        return ImageProblemError(f"{name} is {w}x{h} but the dataset resolution is {resolution}x{resolution}", "fit")
     return None
 
 
@@ -221,7 +235,7 @@ def open_dataset(
     if resolution is not None and (not _is_power_of_two(resolution) or resolution < 4):
         raise ConfigError(f"resolution must be a power of two of at least 4, got {resolution}")
     if fit != "error" and resolution is None:
-        raise ConfigError(f"fit={fit!r} needs an explicit resolution (--resolution)")
+        raise ConfigError(f"fit={fit!r} needs an explicit resolution")
     source = _Source(Path(path))
     all_names = source.list()
     if not all_names:
@@ -241,14 +255,11 @@ def open_dataset(
             if on_bad_image == "skip":
                 skipped.append(name)
                 continue
-            raise DatasetError(
-                f"cannot read image {source.display(name)}: {e}; fix or remove it, or skip unreadable images "
-                "(on_bad_image='skip')"
-            ) from None
+            raise ImageProblemError(f"cannot read image {source.display(name)}: {e}", "skip") from None
         if fit == "error":
             problem = _size_problem(source.display(name), img.size, resolution)
             if problem:
-                raise DatasetError(problem)
+                raise problem
             resolution = img.size[0]  # the first image fixes the resolution for the rest
         if mode != "RGB":
             conversions[mode] = conversions.get(mode, 0) + 1

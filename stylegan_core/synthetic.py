@@ -237,11 +237,26 @@ def synthesize(seed: int, indices, resolution: int) -> tuple[np.ndarray, np.ndar
     return render(params, resolution), np.where(params.labels, 1, -1).astype(np.int8)
 
 
+def _made_here(out_dir: Path) -> bool:
+    """True when out_dir holds a dataset this module wrote (its dataset.json says so)."""
+    try:
+        meta = json.loads((out_dir / "dataset.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("generator") == "stylegan_core.synthetic"
+
+
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise DatasetError(f"{out_dir} exists and is not a folder; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise DatasetError(f"{out_dir} exists and is not empty; choose another --out or pass --overwrite")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        # overwrite replaces only an earlier synthetic dataset, never a folder of someone's files.
+        if not _made_here(out_dir):
+            raise DatasetError(f"{out_dir} exists, is not empty and is not a synthetic dataset (no dataset.json "
+                               "from `data synth`); it is never replaced: choose another --out")
+        if not overwrite:
+            raise DatasetError(f"{out_dir} holds an earlier synthetic dataset; pass --overwrite to replace it, "
+                               "or choose another --out")
 
 
 def synthesize_dataset(

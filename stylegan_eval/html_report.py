@@ -9,6 +9,7 @@ half-written report; an existing folder is replaced only if it holds an earlier 
 import base64
 import html
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from stylegan_core.errors import UserError
 from stylegan_eval import figures as F
 from stylegan_eval.published import PUBLISHED, METRIC_COLUMNS
 from stylegan_eval.report import (
-    COLUMN_TITLES, LEGEND, TABLE4_COLUMNS, DisplayRow, Finding, ReportInputs, model_rows, model_table,
+    COLUMN_TITLES, LEGEND, SINGLE_CLASS_MARK, TABLE4_COLUMNS, DisplayRow, Finding, ReportInputs, frame_notes, model_rows, model_table,
     qualitative_findings, records_frame, substitute_networks, table4_rows,
 )
 
@@ -56,6 +57,16 @@ class ReportOptions:
     max_run_images: int = 12  # cap on PNGs taken from run folders (newest kept)
 
 
+# Markdown punctuation that could turn a label into markup (links, emphasis, raw HTML, table
+# cells); a backslash makes CommonMark show it as the character itself.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#!~&])")
+
+
+def md_text(text: str) -> str:
+    """`text` for a Markdown page, shown literally (the HTML page escapes the same text)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
 @dataclass
 class _Doc:
     """The report's sections, rendered to both Markdown and HTML."""
@@ -64,21 +75,21 @@ class _Doc:
     html: list[str] = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2) -> None:
-        self.md.append(f"{'#' * level} {text}\n")
+        self.md.append(f"{'#' * level} {md_text(text)}\n")
         self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
 
     def para(self, text: str, cls: str | None = None) -> None:
-        self.md.append(f"{'**' + text + '**' if cls == 'warning' else text}\n")
+        self.md.append(f"{'**' + md_text(text) + '**' if cls == 'warning' else md_text(text)}\n")
         attr = f' class="{cls}"' if cls else ""
         self.html.append(f"<p{attr}>{html.escape(text)}</p>")
 
     def bullets(self, items: Sequence[str]) -> None:
-        self.md.append("".join(f"- {i}\n" for i in items))
+        self.md.append("".join(f"- {md_text(i)}\n" for i in items))
         self.html.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
 
     def table(self, header: Sequence[str], rows: Sequence[tuple[list[str], bool, list[str]]], table_id: str) -> None:
         """rows: (cells, published?, per-cell provenance shown as a tooltip)."""
-        esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+        esc = md_text
         self.md.append("| " + " | ".join(map(esc, header)) + " |\n|" + "---|" * len(header) + "\n")
         self.md[-1] += "".join("| " + " | ".join(map(esc, cells)) + " |\n" for cells, _, _ in rows)
         out = [f'<table id="{table_id}"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
@@ -94,7 +105,8 @@ class _Doc:
         self.html.append("".join(out) + "</tbody></table>")
 
     def figure(self, fig: F.FigureFile, rel: str) -> None:
-        self.md.append(f"![{fig.title}]({rel})\n\n*{fig.title}*{': ' + fig.caption if fig.caption else ''}\n")
+        title, caption = md_text(fig.title), md_text(fig.caption) if fig.caption else ""
+        self.md.append(f"![{title}]({rel})\n\n*{title}*{': ' + caption if caption else ''}\n")
         data = base64.b64encode(fig.path.read_bytes()).decode("ascii")
         self.html.append(
             f'<figure><img alt="{html.escape(fig.title)}" src="data:image/png;base64,{data}">'
@@ -157,8 +169,18 @@ def _render(inputs: ReportInputs, tmp: Path, opts: ReportOptions) -> tuple[str, 
             + "; ".join(subs) + "). They are marked † and are NOT comparable with the paper's numbers.",
             "warning",
         )
+    if frame["single_class"].any():
+        doc.para(
+            f"SEPARABILITY WITHOUT SIGNAL: some separability scores are 1.0 only because every attribute's kept samples "
+            f"had one label; they are marked {SINGLE_CLASS_MARK} and measure nothing (check the classifier and the generator).",
+            "warning",
+        )
     for n in opts.notes:
         doc.para(n)
+    notes = [*inputs.notes, *frame_notes(frame)]
+    if notes:
+        doc.heading("Notes on the inputs", 3)
+        doc.bullets(notes)
 
     if opts.findings:
         doc.heading("Did the paper's findings hold at this scale?")
@@ -166,7 +188,8 @@ def _render(inputs: ReportInputs, tmp: Path, opts: ReportOptions) -> tuple[str, 
         items = []
         for f in qualitative_findings(table):
             items.append(f)
-        doc.md.append("".join(f"- **{f.verdict.upper()}**: {f.claim}" + "".join(f"\n  - {e}" for e in f.evidence) + "\n" for f in items))
+        doc.md.append("".join(f"- **{f.verdict.upper()}**: {md_text(f.claim)}" + "".join(f"\n  - {md_text(e)}" for e in f.evidence)
+                              + "\n" for f in items))
         doc.html.append("<ul>" + "".join(_finding_html(f) for f in items) + "</ul>")
 
     doc.heading("Models (Table 1 / Table 3 layout)")

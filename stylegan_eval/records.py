@@ -12,6 +12,7 @@ import math
 import os
 import platform
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,16 @@ class ResultRecord:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "ResultRecord":
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a JSON object, got {type(d).__name__}")
         d = dict(d)
+        version = d.get("record_version", RECORD_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"invalid record_version {version!r}")
+        if version > RECORD_VERSION:
+            # A newer writer may have changed what fields mean; reading it as version 1 could mislabel numbers.
+            raise ValueError(f"record version {version} was written by a newer stylegan-eval (this one reads up to "
+                             f"{RECORD_VERSION}); upgrade stylegan-eval to read it")
         fn = d.get("feature_network")
         d["feature_network"] = FeatureNetwork(**fn) if fn is not None else None
         names = {f.name for f in dataclasses.fields(ResultRecord)}
@@ -93,24 +103,35 @@ def append_jsonl(path: str | os.PathLike, record: ResultRecord) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record.to_dict(), sort_keys=True) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        if e.filename is None:  # a full disk shows at write/fsync, whose errors name no file
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
 
 
 def read_jsonl(path: str | os.PathLike) -> list[ResultRecord]:
     """All records in a results file; a malformed line is an error naming the file and line."""
+    return [record for _, record in iter_records(path)]
+
+
+def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, ResultRecord]]:
+    """(line number, record) for each non-blank line; a binary, non-JSON or newer-version line is
+    a UserError naming the file and line."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: results file not found")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+        raise UserError(f"{path}: results file not found" if not path.exists() else f"{path}: not a results file (a folder?)")
+    with open(path, "rb") as f:  # bytes: a binary file must be one clear error, not a UnicodeDecodeError
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                records.append(ResultRecord.from_dict(json.loads(line)))
+                yield lineno, ResultRecord.from_dict(json.loads(raw.decode("utf-8")))
+            except UnicodeDecodeError:
+                raise UserError(f"{path}:{lineno}: not a results file (binary data, not JSON text)") from None
             except (ValueError, TypeError) as e:
                 raise UserError(f"{path}:{lineno}: not a result record ({e})") from None
-    return records

@@ -23,11 +23,12 @@ import pandas as pd
 
 from stylegan_core.errors import UserError
 from stylegan_eval.published import METRIC_COLUMNS, PAPER_NUM_SAMPLES, generator_kind, published_rows
-from stylegan_eval.records import ResultRecord
+from stylegan_eval.records import ResultRecord, iter_records
 
 SUBSTITUTE_MARK = "†"
 FEWER_MARK = "‡"
 NOT_MEANINGFUL_MARK = "§"
+SINGLE_CLASS_MARK = "¶"
 FID_MIN_SAMPLES = 2048  # Inception pool3 features: with fewer samples the covariance is singular
 LEGEND = {
     SUBSTITUTE_MARK: "measured with a SUBSTITUTE feature network (not the standard pretrained weights); "
@@ -36,6 +37,8 @@ LEGEND = {
     "separability 200k)",
     NOT_MEANINGFUL_MARK: f"not meaningful: FID of fewer than {FID_MIN_SAMPLES} samples (the feature dimension; the "
     "covariance is singular); see KID, which is unbiased (the value is in results.csv)",
+    SINGLE_CLASS_MARK: "separability without signal: for every attribute the kept samples all had one label, so the "
+    "score is 1.0 with nothing separated (a classifier or generator problem, not a result)",
 }
 COLUMN_TITLES = {
     "fid": "FID",
@@ -64,6 +67,7 @@ class ReportInputs:
     records: list[LoadedRecord]
     stats_files: list[Path]  # training statistics (JSON lines) found in run folders
     images: list[Path]  # PNGs found in run folders (snapshot grids, sampling figures)
+    notes: tuple[str, ...] = ()  # what loading decided for the user (e.g. duplicates counted once)
 
 
 def record_id(record: ResultRecord) -> str:
@@ -73,29 +77,16 @@ def record_id(record: ResultRecord) -> str:
 
 def read_records(path: str | os.PathLike) -> list[LoadedRecord]:
     """Records of one results file, each with its id and file:line; bad lines name file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: results file not found")
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = ResultRecord.from_dict(json.loads(line))
-            except (ValueError, TypeError) as e:
-                raise UserError(f"{path}:{lineno}: not a result record ({e})") from None
-            out.append(LoadedRecord(rec, record_id(rec), f"{path}:{lineno}"))
-    return out
+    return [LoadedRecord(rec, record_id(rec), f"{path}:{lineno}") for lineno, rec in iter_records(path)]
 
 
 def _first_json(path: Path) -> dict | None:
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         for line in f:
             if line.strip():
                 try:
-                    obj = json.loads(line)
-                except ValueError:
+                    obj = json.loads(line.decode("utf-8"))
+                except ValueError:  # UnicodeDecodeError too: a binary file is not ours to read
                     return None
                 return obj if isinstance(obj, dict) else None
     return None
@@ -103,28 +94,41 @@ def _first_json(path: Path) -> dict | None:
 
 def load_inputs(paths: Sequence[str | os.PathLike]) -> ReportInputs:
     """Result files (JSON lines) and run folders; a folder is searched recursively for result
-    files, training statistics (other JSON-lines files) and PNG images. Duplicate records (the
-    same file reached twice) are kept once."""
+    files, training statistics (other JSON-lines files) and PNG images. Identical records (the
+    same file reached twice, or a line appended twice) are kept once, and a note says so."""
     if not paths:
         raise UserError("no inputs: give at least one results file (.jsonl) or run folder")
     records: dict[str, LoadedRecord] = {}
+    repeats: dict[str, int] = {}
     stats, images = [], []
+
+    def add(found: list[LoadedRecord]) -> None:
+        for r in found:
+            if r.record_id in records:
+                repeats[r.record_id] = repeats.get(r.record_id, 0) + 1
+            else:
+                records[r.record_id] = r
+
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*.jsonl")):
                 first = _first_json(f)
                 if first is not None and "metric" in first and "record_version" in first:
-                    for r in read_records(f):
-                        records.setdefault(r.record_id, r)
+                    add(read_records(f))
                 elif first is not None:
                     stats.append(f)
             images.extend(sorted(p.rglob("*.png")))
         elif p.is_file():
-            for r in read_records(p):
-                records.setdefault(r.record_id, r)
+            add(read_records(p))
         else:
             raise UserError(f"{p}: no such results file or run folder")
-    return ReportInputs(list(records.values()), stats, images)
+    notes = []
+    if repeats:
+        shown = ", ".join(f"{records[i].record.metric} of {records[i].record.model} ({records[i].source})"
+                          for i in list(repeats)[:3])
+        notes.append(f"{sum(repeats.values())} identical record(s) were read more than once and counted once: {shown}"
+                     + (" ..." if len(repeats) > 3 else ""))
+    return ReportInputs(list(records.values()), stats, images, tuple(notes))
 
 
 def metric_column(metric: str) -> str | None:
@@ -175,6 +179,7 @@ def records_frame(loaded: Sequence[LoadedRecord]) -> pd.DataFrame:
                 "feature_network": fn.name if fn else None,
                 "feature_weights": fn.weights if fn else None,
                 "substitute": bool(fn and fn.substitute),
+                "single_class": single_class(r),
                 "seed": r.seed,
                 "wall_time_s": r.wall_time_s,
                 "created": r.created,
@@ -184,7 +189,7 @@ def records_frame(loaded: Sequence[LoadedRecord]) -> pd.DataFrame:
     columns = [
         "record_id", "source", "model", "preset", "checkpoint", "checkpoint_sha256", "metric", "column",
         "value", "std", "num_samples", "paper_num_samples", "fewer_samples", "feature_network", "feature_weights",
-        "substitute", "seed", "wall_time_s", "created", "params",
+        "substitute", "single_class", "seed", "wall_time_s", "created", "params",
     ]
     return pd.DataFrame(rows, columns=columns)
 
@@ -199,10 +204,19 @@ def _model_labels(df: pd.DataFrame) -> pd.Series:
     return df["model"].where((n_hashes <= 1) | (key == ""), df["model"] + " @" + short)
 
 
+def single_class(record: ResultRecord) -> bool:
+    """A separability record in which every attribute's kept samples had one label (older records
+    carry only the per-attribute statuses)."""
+    if "all_single_class" in record.extras:
+        return bool(record.extras["all_single_class"])
+    statuses = record.extras.get("statuses") or []
+    return bool(statuses) and all(st == "single_class" for st in statuses)
+
+
 def marks_of(row) -> str:
     not_meaningful = row["column"] == "fid" and row["num_samples"] < FID_MIN_SAMPLES
     return ((SUBSTITUTE_MARK if row["substitute"] else "") + (FEWER_MARK if row["fewer_samples"] else "")
-            + (NOT_MEANINGFUL_MARK if not_meaningful else ""))
+            + (NOT_MEANINGFUL_MARK if not_meaningful else "") + (SINGLE_CLASS_MARK if row.get("single_class", False) else ""))
 
 
 @dataclass(frozen=True)
@@ -242,7 +256,8 @@ def model_table(frame: pd.DataFrame) -> ModelTable:
                 "mapping_layers": kind[1] if kind else None,
             }
         )
-    info = pd.DataFrame(info_rows, index=pd.Index(order, name="label"))
+    info = pd.DataFrame(info_rows, index=pd.Index(order, name="label"),
+                        columns=["preset", "checkpoint_sha256", "kind", "mapping_layers"])
     values.index.name = marks.index.name = ids.index.name = std.index.name = "label"
     return ModelTable(values, marks.astype(object).fillna(""), ids.astype(object).fillna(""), info, std)
 
@@ -391,3 +406,26 @@ def substitute_networks(frame: pd.DataFrame) -> list[str]:
     """Distinct substitute feature networks used by any record, as 'name (weights)'."""
     sub = frame[frame["substitute"]]
     return sorted({f"{n} ({w})" for n, w in zip(sub["feature_network"], sub["feature_weights"])})
+
+
+def frame_notes(frame: pd.DataFrame) -> list[str]:
+    """What the tables leave out, said rather than done silently: records of metrics that are not
+    tabulated, records replaced by a newer one for the same model and column, and separability
+    scores without signal."""
+    notes = []
+    other = sorted(set(frame.loc[frame["column"].isna(), "metric"]))
+    if other:
+        notes.append(f"records of metric(s) {', '.join(other)} are not tabulated (the tables show fid*, ppl_[zw]full/end, "
+                     "ls_z, ls_w); they are listed under Records and in results.csv")
+    df = frame[frame["column"].notna()].copy()
+    if len(df):
+        df["label"] = _model_labels(df)
+        df = df.sort_values("created", kind="stable")
+        for (label, column), group in df.groupby(["label", "column"], sort=False):
+            if len(group) > 1:
+                notes.append(f"{label} {COLUMN_TITLES[column]}: {len(group)} records, the table shows the newest "
+                             f"(record {group['record_id'].iloc[-1]}); the others are listed under Records")
+    for _, r in frame[frame["single_class"]].iterrows():
+        notes.append(f"{r['model']} {r['metric']} = {r['value']:.4g} has no signal: every attribute's kept samples had "
+                     f"one label (marked {SINGLE_CLASS_MARK})")
+    return notes

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from stylegan_eval.cli import HelpFormatter
-from stylegan_eval.cli.common import add_device
+from stylegan_eval.cli.common import (
+    add_device, add_overwrite, float_at_least, int_at_least, seed_value,
+)
 
 EPILOG = """examples:
   # all attributes of the built-in synthetic dataset, at 32x32
@@ -47,15 +49,16 @@ def register(subparsers) -> None:
     t.add_argument("--attrs", metavar="FILE", help="CelebA list_attr-style file or CSV (default: DIR/list_attr.txt)")
     t.add_argument("--attributes", metavar="A,B,...", help="comma-separated attribute names (default: all in the file)")
     t.add_argument("--out", required=True, metavar="PATH", help="classifier checkpoint to write")
-    t.add_argument("--resolution", type=int, default=32, help="classifier input side; images are area-downsampled to it")
-    t.add_argument("--kimg", type=float, default=d.kimg, help="thousands of training images shown")
-    t.add_argument("--batch", type=int, default=d.batch_size, help="minibatch size")
-    t.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    t.add_argument("--holdout", type=float, default=d.holdout, help="fraction of images held out for the accuracy report")
+    add_overwrite(t, "classifier files")
+    t.add_argument("--resolution", type=int_at_least(1), default=32, help="classifier input side; images are area-downsampled to it")
+    t.add_argument("--kimg", type=float_at_least(0, inclusive=False), default=d.kimg, help="thousands of training images shown")
+    t.add_argument("--batch", type=int_at_least(1), default=d.batch_size, help="minibatch size")
+    t.add_argument("--lr", type=float_at_least(0, inclusive=False), default=d.lr, help="Adam learning rate")
+    t.add_argument("--holdout", type=float_at_least(0, inclusive=False), default=d.holdout, help="fraction of images held out for the accuracy report")
     t.add_argument("--mirror", action="store_true", help="random horizontal flips (only if no attribute is left/right specific)")
-    t.add_argument("--fmap-base", type=int, default=512, help="feature maps per stage: min(fmap_base / 2**stage, fmap_max)")
-    t.add_argument("--fmap-max", type=int, default=64, help="largest number of feature maps")
-    t.add_argument("--seed", type=int, default=0, help="held-out split, initial weights and minibatch order")
+    t.add_argument("--fmap-base", type=int_at_least(1), default=512, help="feature maps per stage: min(fmap_base / 2**stage, fmap_max)")
+    t.add_argument("--fmap-max", type=int_at_least(1), default=64, help="largest number of feature maps")
+    t.add_argument("--seed", type=seed_value, default=0, help="held-out split, initial weights and minibatch order")
     add_device(t)
     t.add_argument("--json", action="store_true", help="print the training report as JSON")
     t.set_defaults(func=run_train)
@@ -83,13 +86,18 @@ def run_train(args: argparse.Namespace) -> int:
     from stylegan_core.errors import ConfigError
     from stylegan_eval.classifier import TrainConfig, classifier_config, save_classifier, train_classifier
 
+    from stylegan_eval.cli.common import dataset_hints
+    from stylegan_eval.outputs import check_output_file
+
+    check_output_file(args.out, "--out", "overwrite" if args.overwrite else "refuse")
     attrs = Path(args.attrs) if args.attrs else Path(args.data) / "list_attr.txt"
     if not attrs.is_file():
         raise ConfigError(f"attribute file {attrs} not found; pass --attrs FILE (CelebA list_attr format or CSV)")
     names = [n.strip() for n in args.attributes.split(",") if n.strip()] if args.attributes else None
     if names is not None and not names:
         raise ConfigError("--attributes is empty; give comma-separated names, e.g. Smiling,Eyeglasses")
-    ds = open_dataset(args.data, attributes=attrs, attribute_names=names)
+    with dataset_hints(fit=None, resolution=None, skip=None):
+        ds = open_dataset(args.data, attributes=attrs, attribute_names=names)
     train = TrainConfig(kimg=args.kimg, batch_size=args.batch, lr=args.lr, holdout=args.holdout,
                         mirror=args.mirror, seed=args.seed)
     config = classifier_config(ds.attribute_names, args.resolution, ds.num_channels, args.fmap_base, args.fmap_max)

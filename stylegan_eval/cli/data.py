@@ -4,6 +4,7 @@ import argparse
 import time
 
 from stylegan_eval.cli import HelpFormatter
+from stylegan_eval.cli.common import dataset_hints, int_at_least, seed_value
 
 EPILOG = """examples:
   # 20,000 labelled 32x32 images (about half a minute on 2 cores), then train on them
@@ -52,10 +53,10 @@ def register(subparsers) -> None:
         formatter_class=HelpFormatter,
     )
     s.add_argument("--out", required=True, metavar="DIR", help="folder to create (must be absent or empty)")
-    s.add_argument("--num", type=int, default=20000, help="number of images")
+    s.add_argument("--num", type=int_at_least(1), default=20000, help="number of images")
     s.add_argument("--resolution", type=int, default=32, help="image side in pixels (power of two, 8..1024)")
-    s.add_argument("--seed", type=int, default=0, help="image i depends only on (seed, i)")
-    s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    s.add_argument("--seed", type=seed_value, default=0, help="image i depends only on (seed, i)")
+    s.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic dataset in --out (never other folders)")
     s.set_defaults(func=run)
 
     i = sub.add_parser(
@@ -72,7 +73,7 @@ def register(subparsers) -> None:
 def add_dataset_options(p: argparse.ArgumentParser) -> None:
     """The dataset's options, shared with commands that read a dataset (e.g. train)."""
     p.add_argument("data", metavar="PATH", help="folder of PNG/JPEG images (searched recursively) or a .zip")
-    p.add_argument("--resolution", type=int, default=None, help="image side; default: the images' own")
+    p.add_argument("--resolution", type=int_at_least(4), default=None, help="image side; default: the images' own")
     p.add_argument(
         "--fit",
         choices=["error", "resize", "center-crop"],
@@ -86,15 +87,19 @@ def add_dataset_options(p: argparse.ArgumentParser) -> None:
 
 def open_from_args(args: argparse.Namespace):
     from stylegan_core.data import open_dataset
+    from stylegan_core.errors import ConfigError
 
-    return open_dataset(
-        args.data,
-        resolution=args.resolution,
-        fit=args.fit,
-        attributes=args.attributes,
-        on_bad_image="skip" if args.skip_bad_images else "error",
-        progress=True,
-    )
+    if args.fit != "error" and args.resolution is None:
+        raise ConfigError(f"--fit {args.fit} needs --resolution N (the side to resize or crop to)")
+    with dataset_hints(skip="--skip-bad-images", fit="--fit", resolution="--resolution"):
+        return open_dataset(
+            args.data,
+            resolution=args.resolution,
+            fit=args.fit,
+            attributes=args.attributes,
+            on_bad_image="skip" if args.skip_bad_images else "error",
+            progress=True,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
 
 def run_synth(args: argparse.Namespace) -> int:
     from stylegan_core.synthetic import synthesize_dataset
+    from stylegan_eval.outputs import check_output_dir
 
+    check_output_dir(args.out, "--out")
     t0 = time.perf_counter()
     out = synthesize_dataset(args.out, args.num, args.resolution, args.seed, overwrite=args.overwrite, progress=True)
     print(f"wrote {args.num} images {args.resolution}x{args.resolution} to {out} in {time.perf_counter() - t0:.1f} s")

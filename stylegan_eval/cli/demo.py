@@ -5,6 +5,7 @@ and a comparison report, within a time budget."""
 import argparse
 
 from stylegan_eval.cli import HelpFormatter
+from stylegan_eval.cli.common import add_device, float_at_least, seed_value
 
 EXAMPLE = """examples:
   stylegan-eval demo                         # 20 minutes on a 2-core CPU, report in demo-out/report/
@@ -26,11 +27,11 @@ def register(subparsers) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--out", default="demo-out", metavar="DIR", help="output folder (data, runs, results, report)")
-    p.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget; more minutes = longer training, "
+    p.add_argument("--minutes", type=float_at_least(0, inclusive=False), default=20.0, help="wall-clock budget; more minutes = longer training, "
                    "more data and more metric samples")
-    p.add_argument("--device", default="auto", help="'auto' (GPU if available, else CPU), 'cpu', 'cuda', ...")
+    add_device(p)
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
-    p.add_argument("--seed", type=int, default=0, help="dataset, initialisation and metric sampling seed")
+    p.add_argument("--seed", type=seed_value, default=0, help="dataset, initialisation and metric sampling seed")
     p.add_argument("--tiny", action="store_true", help="smoke test: 16x16 presets, 200 images, a handful of "
                    "samples per metric (about a minute; the numbers mean nothing)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars (stage lines are still printed)")
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from stylegan_eval.demo import DemoConfig, run_demo
+    from stylegan_eval.outputs import check_output_dir
 
+    check_output_dir(args.out, "--out")
     cfg = DemoConfig.tiny() if args.tiny else DemoConfig.for_minutes(args.minutes)
     cfg = dataclasses.replace(cfg, seed=args.seed)
     run_demo(args.out, cfg, device=args.device, overwrite=args.overwrite, log=lambda s: print(s, flush=True),

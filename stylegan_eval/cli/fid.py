@@ -5,7 +5,8 @@ import argparse
 
 from stylegan_eval.cli import HelpFormatter
 from stylegan_eval.cli.common import (
-    add_device, add_label, add_model_source, add_output, add_seed, add_substitute, emit_record, load_generator_option,
+    add_device, add_label, add_model_source, add_output, add_seed, add_substitute, check_results, dataset_hints,
+    emit_record, finite_float, int_at_least, load_generator_option,
 )
 
 EPILOG = """examples:
@@ -41,18 +42,18 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="reference dataset: folder (or .zip) of images")
     p.add_argument("--num-gen", type=int, default=50_000, help="generated images (a --gen-folder uses at most this many)")
     p.add_argument("--num-real", type=int, default=50_000, help="dataset images (the first min(this, dataset size))")
-    p.add_argument("--batch", type=int, default=32, help="images per batch and process (does not change the value)")
+    p.add_argument("--batch", type=int_at_least(1), default=32, help="images per batch and process (does not change the value)")
     add_seed(p)
     add_device(p)
-    p.add_argument("--truncation", type=float, default=1.0, help="truncation psi; 1 = none, as the paper's FID")
-    p.add_argument("--truncation-cutoff", type=int, default=None, help="truncate only the first N style inputs; None: all of them")
+    p.add_argument("--truncation", type=finite_float, default=1.0, help="truncation psi; 1 = none, as the paper's FID")
+    p.add_argument("--truncation-cutoff", type=int_at_least(0), default=None, help="truncate only the first N style inputs; None: all of them")
     p.add_argument("--fit", choices=("error", "resize", "center-crop"), default="error",
                    help="dataset images of another size than the generator's: refuse, resize, or crop and resize")
     p.add_argument("--no-cache", action="store_true", help="recount the dataset statistics (and refresh the cache)")
     p.add_argument("--cache-dir", default=str(default_cache_dir()), metavar="DIR",
                    help="dataset statistics and progress files (or $STYLEGAN_EVAL_CACHE)")
     p.add_argument("--no-resume", action="store_true", help="ignore progress files of an interrupted run")
-    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="generated samples between progress saves")
+    p.add_argument("--chunk", type=int_at_least(1), default=DEFAULT_CHUNK, help="generated samples between progress saves")
     p.add_argument("--inception-weights", metavar="FILE", help="Inception weights file; None: the torch hub cache under TORCH_HOME")
     add_label(p)
     add_substitute(p)
@@ -62,8 +63,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
+    from stylegan_core.errors import ConfigError
     from stylegan_eval.metrics.fid import compute_fid
 
+    if args.gen_folder and args.fit != "error":
+        raise ConfigError(f"--fit {args.fit} takes the resolution from the generator (--ckpt); with --gen-folder both "
+                          "folders must hold images of one size already")
+    check_results(args)
     device = distributed.default_device(args.device)
     distributed.init(device)
     if args.ckpt or args.generator:
@@ -71,27 +77,28 @@ def run(args: argparse.Namespace) -> int:
         source, label, checkpoint, preset = gen.G, gen.label, gen.checkpoint, gen.preset
     else:
         source, label, checkpoint, preset = args.gen_folder, args.label, None, None
-    record = compute_fid(
-        source,
-        args.data,
-        num_gen=args.num_gen,
-        num_real=args.num_real,
-        batch_size=args.batch,
-        seed=args.seed,
-        device=device,
-        truncation_psi=args.truncation,
-        truncation_cutoff=args.truncation_cutoff,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        resume=not args.no_resume,
-        chunk_size=args.chunk,
-        weights_path=args.inception_weights,
-        substitute=args.substitute_weights,
-        fit=args.fit,
-        label=label,
-        checkpoint=checkpoint,
-        preset=preset,
-    )
+    with dataset_hints(skip=None, fit="--fit" if args.ckpt else None, resolution=None):
+        record = compute_fid(
+            source,
+            args.data,
+            num_gen=args.num_gen,
+            num_real=args.num_real,
+            batch_size=args.batch,
+            seed=args.seed,
+            device=device,
+            truncation_psi=args.truncation,
+            truncation_cutoff=args.truncation_cutoff,
+            cache_dir=args.cache_dir,
+            use_cache=not args.no_cache,
+            resume=not args.no_resume,
+            chunk_size=args.chunk,
+            weights_path=args.inception_weights,
+            substitute=args.substitute_weights,
+            fit=args.fit,
+            label=label,
+            checkpoint=checkpoint,
+            preset=preset,
+        )
     net = record.feature_network
     what = f"{net.name}, SUBSTITUTE {net.weights}" if net.substitute else net.name
     cached = "cached" if record.extras["cache_hit"] else "counted"
@@ -101,3 +108,4 @@ def run(args: argparse.Namespace) -> int:
     )
     emit_record(args, record, summary)
     return 0
+

@@ -5,7 +5,9 @@ import argparse
 import json
 
 from stylegan_eval.cli import HelpFormatter
-from stylegan_eval.cli.common import add_device, add_label, add_model_source, add_output, add_seed, load_generator_option
+from stylegan_eval.cli.common import (
+    add_device, add_label, add_model_source, add_output, add_seed, check_results, int_at_least, load_generator_option,
+)
 
 EPILOG = """examples:
   # the paper's protocol: 200,000 images, the 100,000 most confident kept per attribute
@@ -38,10 +40,10 @@ def register(subparsers) -> None:
     p.add_argument("--classifier", required=True, nargs="+", metavar="PATH",
                    help="classifier file from `stylegan-eval classifier train`, or the paper's official "
                    "classifiers: a folder of celebahq-classifier-NN-NAME.pkl files, or such files")
-    p.add_argument("--num-samples", type=int, default=200_000, help="generated images (the paper: 200,000)")
-    p.add_argument("--num-keep", type=int, default=None, help="most confident samples kept per attribute; default: half")
-    p.add_argument("--batch", type=int, default=64, help="images per batch and process (does not change the value)")
-    p.add_argument("--jobs", type=int, default=1, help="SVM fits run at once on rank 0 (threads; each adds ~0.7 GB at the paper's 100k x 512)")
+    p.add_argument("--num-samples", type=int_at_least(1), default=200_000, help="generated images (the paper: 200,000)")
+    p.add_argument("--num-keep", type=int_at_least(1), default=None, help="most confident samples kept per attribute; default: half")
+    p.add_argument("--batch", type=int_at_least(1), default=64, help="images per batch and process (does not change the value)")
+    p.add_argument("--jobs", type=int_at_least(1), default=1, help="SVM fits run at once on rank 0 (threads; each adds ~0.7 GB at the paper's 100k x 512)")
     p.add_argument("--spaces", default="z,w", help="latent spaces to measure: z, w or z,w")
     add_label(p)
     add_seed(p)
@@ -90,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     spaces = tuple(s.strip() for s in args.spaces.split(",") if s.strip())
     if not spaces or not set(spaces) <= {"z", "w"} or len(set(spaces)) != len(spaces):
         raise ConfigError(f"--spaces must be z, w or z,w; got {args.spaces!r}")
+    check_results(args)
     device = distributed.default_device(args.device)
     distributed.init(device)
     gen = load_generator_option(args, device)
@@ -129,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
         flagged = sorted({n for r in records for n in r.extras["flagged"]})
         if flagged:
             print(f"note: SVM fits flagged (not converged or one class only) for {', '.join(flagged)}")
+        for r in records:
+            if r.extras.get("all_single_class"):
+                print(f"WARNING: {r.metric} {r.value:g} is meaningless: for every attribute the kept samples all got "
+                      "one label, so there was nothing to separate (flagged in the record and the report)")
     if args.results:
         for r in records:
             append_jsonl(args.results, r)

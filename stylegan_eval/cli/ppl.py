@@ -5,7 +5,8 @@ import argparse
 
 from stylegan_eval.cli import HelpFormatter
 from stylegan_eval.cli.common import (
-    add_device, add_label, add_model_source, add_output, add_seed, add_substitute, emit_record, load_generator_option,
+    add_device, add_label, add_model_source, add_output, add_overwrite, add_seed, add_substitute, check_results,
+    emit_record, float_at_least, int_at_least, load_generator_option,
 )
 
 EPILOG = """examples:
@@ -39,14 +40,15 @@ def register(subparsers) -> None:
     add_model_source(p)
     p.add_argument("--space", choices=("w", "z"), default="w", help="interpolate w (lerp) or z (slerp)")
     p.add_argument("--sampling", choices=("end", "full"), default="end", help="t = 0 (end) or t ~ U(0, 1) (full)")
-    p.add_argument("--num-samples", type=int, default=100_000, help="pairs measured (the paper: 100,000)")
-    p.add_argument("--epsilon", type=float, default=1e-4, help="step along the path")
-    p.add_argument("--batch", type=int, default=16, help="pairs per batch and process (does not change the value)")
+    p.add_argument("--num-samples", type=int_at_least(1), default=100_000, help="pairs measured (the paper: 100,000)")
+    p.add_argument("--epsilon", type=float_at_least(0, inclusive=False), default=1e-4, help="step along the path")
+    p.add_argument("--batch", type=int_at_least(1), default=16, help="pairs per batch and process (does not change the value)")
     p.add_argument("--no-crop", action="store_true", help="measure the whole image instead of the face crop")
     add_seed(p)
     add_device(p)
     add_label(p)
     p.add_argument("--save-dists", metavar="FILE", help="write all per-pair distances to FILE (.npy) for histograms")
+    add_overwrite(p, "--save-dists files")
     add_substitute(p)
     add_output(p)
     p.set_defaults(func=run)
@@ -55,7 +57,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
     from stylegan_eval.metrics.ppl import compute_ppl
+    from stylegan_eval.outputs import OutputError, check_output_file
 
+    # Every output is checked before an hour of sampling, not after it.
+    check_results(args)
+    if args.save_dists:
+        check_output_file(args.save_dists, "--save-dists", "overwrite" if args.overwrite else "refuse")
     device = distributed.default_device(args.device)
     distributed.init(device)
     gen = load_generator_option(args, device)
@@ -85,4 +92,7 @@ def run(args: argparse.Namespace) -> int:
         f"[{what}; {record.wall_time_s:.1f} s]"
     )
     emit_record(args, record, summary)
+    if args.save_dists and "dists_file" not in record.extras and distributed.is_main():
+        raise OutputError(f"--save-dists {args.save_dists}: not written (see the warning above); the value printed above "
+                          "is complete")
     return 0

@@ -38,8 +38,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stylegan_eval.html_report import ReportOptions, write_report
-    from stylegan_eval.report import load_inputs
+    from stylegan_eval.outputs import check_output_dir
+    from stylegan_eval.report import frame_notes, load_inputs, records_frame
 
+    check_output_dir(args.out, "--out")
     inputs = load_inputs(args.inputs)
     opts = ReportOptions(
         title=args.title,
@@ -50,4 +52,6 @@ def run(args: argparse.Namespace) -> int:
     out = write_report(inputs, args.out, opts)
     models = len({r.record.model for r in inputs.records})
     print(f"report: {len(inputs.records)} records, {models} models -> {out}/report.html (also report.md, results.csv)")
+    for note in [*inputs.notes, *frame_notes(records_frame(inputs.records))]:
+        print(f"note: {note}")
     return 0

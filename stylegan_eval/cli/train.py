@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 from stylegan_eval.cli import HelpFormatter
+from stylegan_eval.cli.common import add_device, dataset_hints, finite_float, float_at_least, int_at_least, seed_value
 
 EPILOG = """examples:
   # the built-in dataset, then ten minutes or so of the 32x32 CPU preset
@@ -63,17 +64,19 @@ def register(subparsers) -> None:
                    "(8-GPU minibatch totals; 'official-1gpu' for one GPU); default auto")
     for flag, field, typ, text in _OVERRIDES:
         metavar = "KIMG" if typ is float and "kimg" in flag else ("N" if typ is int else "X")
-        p.add_argument(flag, dest=field, type=typ, default=S, metavar=metavar, help=f"{text}; default: from --schedule")
-    p.add_argument("--minibatch", type=int, default=S, metavar="N", help="one minibatch size (total over processes) at every resolution")
-    p.add_argument("--lrate", type=float, default=S, metavar="LR", help="one learning rate at every resolution")
+        # NaN/inf and non-positive counts are refused while parsing; the schedule checks the rest.
+        parse = finite_float if typ is float else int_at_least(1)
+        p.add_argument(flag, dest=field, type=parse, default=S, metavar=metavar, help=f"{text}; default: from --schedule")
+    p.add_argument("--minibatch", type=int_at_least(1), default=S, metavar="N", help="one minibatch size (total over processes) at every resolution")
+    p.add_argument("--lrate", type=float_at_least(0, inclusive=False), default=S, metavar="LR", help="one learning rate at every resolution")
     p.add_argument("--loss", choices=LOSS_KINDS, default=S, help="default: the preset's (wgan-gp for A, else logistic-r1)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=S, help="random horizontal flips of the reals (default off)")
-    p.add_argument("--seed", type=int, default=S, metavar="S", help="initial weights, latents, noise, data order (default 0)")
+    p.add_argument("--seed", type=seed_value, default=S, metavar="S", help="initial weights, latents, noise, data order (default 0)")
     p.add_argument("--attributes", metavar="FILE", default=None, help="attribute labels to validate with the images (not used by training)")
     p.add_argument("--fit", choices=["error", "resize", "center-crop"], default=S,
                    help="images not already at the preset's resolution: refuse, resize, or centre-crop and resize (default error)")
     p.add_argument("--skip-bad-images", action="store_true", help="skip (and count) unreadable images instead of stopping")
-    p.add_argument("--device", default="auto", help="'auto' (this rank's GPU if any, else CPU), 'cpu', 'cuda', ...")
+    add_device(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (stats.jsonl is still written)")
     p.set_defaults(func=run)
 
@@ -106,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     from stylegan_core.presets import get_preset
     from stylegan_core.training import train
 
+    from stylegan_eval.outputs import check_output_dir
+
+    check_output_dir(args.out, "--out")
     device = distributed.default_device(args.device)
     distributed.init(device)  # before any output: only rank 0 prints
     out = Path(args.out)
@@ -122,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
     fit = getattr(args, "fit", None) or saved_data.get("fit", "error")
     res = preset.generator.synthesis.resolution
     main = distributed.is_main()
-    ds = open_dataset(data, resolution=res, fit=fit, attributes=args.attributes,
-                      on_bad_image="skip" if args.skip_bad_images else "error", progress=main and not args.no_progress)
+    with dataset_hints(skip="--skip-bad-images", fit="--fit", resolution=None):  # the preset fixes the resolution
+        ds = open_dataset(data, resolution=res, fit=fit, attributes=args.attributes,
+                          on_bad_image="skip" if args.skip_bad_images else "error", progress=main and not args.no_progress)
     data_info = {"path": str(Path(data).resolve()), "fingerprint": ds.fingerprint(), "num_images": len(ds),
                  "resolution": ds.resolution, "fit": fit}
     if main:

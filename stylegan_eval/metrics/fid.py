@@ -199,6 +199,7 @@ def accumulate(
     progress_dir: Path | None,  # None: no resume
     progress_key: dict[str, Any],
     desc: str,
+    progress: bool = True,  # tqdm bar on rank 0
 ) -> tuple[RunningStats, int]:
     """Feature statistics of items 0..num-1 and the index this call resumed from.
 
@@ -216,7 +217,8 @@ def accumulate(
         total.all_reduce()
         start = int(distributed.all_reduce_sum(torch.tensor([float(start)], dtype=torch.float64, device=device)).item())
     world = distributed.world_size()
-    with tqdm(total=num, initial=start, desc=desc, unit="img", disable=not distributed.is_main(), leave=False) as bar:
+    with tqdm(total=num, initial=start, desc=desc, unit="img", disable=not (progress and distributed.is_main()),
+              leave=False) as bar:
         for chunk_start in range(start, num, chunk_size):
             chunk = range(chunk_start, min(chunk_start + chunk_size, num))
             mine = distributed.shard(chunk)
@@ -258,7 +260,7 @@ def _extractor_key(extractor) -> dict[str, Any]:
 
 
 def dataset_stats(ds, fingerprint: str, num: int, extractor, batch_size: int, device, cache_dir: Path,
-                  use_cache: bool, resume: bool, desc: str) -> tuple[RunningStats, bool, float]:
+                  use_cache: bool, resume: bool, desc: str, progress: bool = True) -> tuple[RunningStats, bool, float]:
     """Statistics of the first `num` images of `ds`, from the cache when an entry for exactly
     (dataset fingerprint, num, extractor) exists. Returns (stats, cache_hit, seconds)."""
     t0 = time.perf_counter()
@@ -273,6 +275,7 @@ def dataset_stats(ds, fingerprint: str, num: int, extractor, batch_size: int, de
     stats, _ = accumulate(
         num, lambda idx: load_images(ds, idx), extractor, batch_size, DEFAULT_CHUNK, device,
         cache_dir / "progress" if resume else None, {"what": "dataset", **key, "chunk": DEFAULT_CHUNK}, desc,
+        progress,
     )
     if distributed.is_main():
         fid_cache.save_entry(cache_dir, "fid-stats", key, stats.state_dict())
@@ -335,6 +338,7 @@ def compute_fid(
     checkpoint: str | None = None,  # the file the generator came from, for the record
     preset: str | None = None,  # the checkpoint's preset name, for the record
     metric: str = "fid",  # record name (the registry's protocols say "fid50k", "fid50k_full")
+    progress: bool = True,  # tqdm bars on rank 0
 ) -> ResultRecord:
     """FID of a generator (or an image folder) against a dataset, as a ResultRecord whose extras
     hold the real/generated counts, whether the dataset statistics came from the cache, and
@@ -357,7 +361,7 @@ def compute_fid(
     ds_real = _open(data, source.img_resolution if is_generator else None, fit)
     n_real, real_fp = min(num_real, len(ds_real)), ds_real.fingerprint()
     real, real_hit, t_real = dataset_stats(ds_real, real_fp, n_real, extractor, batch_size, device, cache_dir, use_cache,
-                                           resume, "FID real images")
+                                           resume, "FID real images", progress)
 
     timings = {"time_real_s": t_real}
     resumed_from = source_hit = None
@@ -371,6 +375,7 @@ def compute_fid(
         gen, resumed_from = accumulate(
             num_gen, lambda idx: generate_uint8(G, idx, seed, truncation_psi, truncation_cutoff, device),
             extractor, batch_size, chunk_size, device, cache_dir / "progress" if resume else None, key, "FID generated",
+            progress,
         )
         n_gen = num_gen
         params = {"source": "generator", "noise_mode": noise_mode, "truncation_psi": truncation_psi,
@@ -380,7 +385,7 @@ def compute_fid(
         ds_gen = _open(source, None, fit)
         n_gen, gen_fp = min(num_gen, len(ds_gen)), ds_gen.fingerprint()
         gen, source_hit, _ = dataset_stats(ds_gen, gen_fp, n_gen, extractor, batch_size, device, cache_dir, use_cache,
-                                           resume, "FID source images")
+                                           resume, "FID source images", progress)
         params = {"source": str(source) if isinstance(source, (str, Path)) else "dataset", "source_fingerprint": gen_fp}
         prov_label = label or (Path(source).name if isinstance(source, (str, Path)) else "dataset")
     timings["time_generated_s"] = time.perf_counter() - t0

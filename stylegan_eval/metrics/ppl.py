@@ -30,6 +30,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -357,8 +358,14 @@ def measure_ppl(
 
     arr = all_dists.numpy()
     stats = summarize(arr)
-    if save_dists is not None and distributed.is_main():
-        _save_array(save_dists, arr)
+    if save_dists is not None:
+        try:
+            if distributed.is_main():
+                _save_array(save_dists, arr)
+        except OSError as e:  # a full disk must not throw away the measured value
+            warnings.warn(f"could not save the distances to {save_dists} ({e.strerror or e}); the value is unaffected",
+                          RuntimeWarning, stacklevel=2)
+            save_dists = None
     extras = PPLExtras(
         unfiltered_mean=stats.unfiltered_mean,
         stderr=stats.stderr,

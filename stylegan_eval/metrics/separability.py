@@ -306,6 +306,8 @@ class LSExtras:
     num_keep: int
     processes: int
     flagged: list[str]  # attributes whose fit is not "ok"
+    # Every kept label one class: the score is 1.0 with nothing separated; reports flag it.
+    all_single_class: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -388,6 +390,7 @@ def separability_results(options: MetricOptions, config: LSConfig, classifier: t
             num_keep=num_keep,
             processes=distributed.world_size(),
             flagged=[n for n, st in zip(names, statuses) if st != "ok"],
+            all_single_class=all(st == "single_class" for st in statuses),
         )
         out.append(
             MetricResult(

@@ -16,15 +16,21 @@ def test_synth_then_info(tmp_path, capsys):
     assert "6 images 16x16 RGB" in text and "Wearing_Hat" in text and "fingerprint: " in text
 
 
-def test_synth_refuses_a_non_empty_folder_unless_overwrite(tmp_path, capsys):
+def test_synth_replaces_only_its_own_folders_and_only_with_overwrite(tmp_path, capsys):
     out = tmp_path / "ds"
     out.mkdir()
     (out / "mine.txt").write_text("x")
-    assert main(["data", "synth", "--out", str(out), "--num", "2", "--resolution", "16"]) == 2
-    err = capsys.readouterr().err
-    assert "error:" in err and "not empty" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
-    assert main(["data", "synth", "--out", str(out), "--num", "2", "--resolution", "16", "--overwrite"]) == 0
-    assert not (out / "mine.txt").exists()
+    for extra in ([], ["--overwrite"]):
+        assert main(["data", "synth", "--out", str(out), "--num", "2", "--resolution", "16", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "error:" in err and "is not a synthetic dataset" in err and len(err.strip().splitlines()) == 1
+    assert (out / "mine.txt").read_text() == "x"
+    ours = tmp_path / "ours"
+    assert main(["data", "synth", "--out", str(ours), "--num", "2", "--resolution", "16"]) == 0
+    assert main(["data", "synth", "--out", str(ours), "--num", "3", "--resolution", "16"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(ours), "--num", "3", "--resolution", "16", "--overwrite"]) == 0
+    assert len(list((ours / "images").iterdir())) == 3
 
 
 def test_info_reports_bad_images_and_sizes(tmp_path, capsys):

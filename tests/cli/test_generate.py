@@ -39,7 +39,8 @@ def test_images_mixing_truncation_interp(ckpt, tmp_path):
     assert main(["generate", "mixing", "--ckpt", path, "--out", str(tmp_path / "m.png"),
                  "--row-seeds", "1-3", "--col-seeds", "5,6", "--ranges", "coarse,middle,0-5"]) == 0
     assert _size(tmp_path / "m.png") == (3 * 16, 4 * 16)
-    assert main(["generate", "mixing", "--ckpt", path, "--out", str(tmp_path / "m.png"), "--row-seeds", "1-4"]) == 0
+    assert main(["generate", "mixing", "--ckpt", path, "--out", str(tmp_path / "m.png"), "--row-seeds", "1-4",
+                 "--overwrite"]) == 0
     assert _size(tmp_path / "m.png") == (6 * 16, 5 * 16)
     assert main(["generate", "truncation", "--ckpt", path, "--out", str(tmp_path / "t.png"), "--seeds", "0,1",
                  "--psis", "1,0.5,0"]) == 0

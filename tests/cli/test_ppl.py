@@ -79,14 +79,17 @@ def test_nan_generator_is_one_line_exit_2(tmp_path, torch_home, capsys):
 
 
 def test_bad_inputs_are_one_line_errors(ckpt, tmp_path, torch_home, capsys):
-    cases = [
-        (["--num-samples", "0"], "at least 1 sample"),
-        (["--epsilon", "-1"], "epsilon must be a positive"),
-        (["--batch", "0"], "batch size must be at least 1"),
+    cases = [  # numbers are refused while parsing (argparse exits 2), the rest by the library
+        (["--num-samples", "0"], "argument --num-samples: must be at least 1, got 0"),
+        (["--epsilon", "-1"], "argument --epsilon: must be more than 0, got -1"),
+        (["--batch", "0"], "argument --batch: must be at least 1, got 0"),
         ([], "gives 8x8 images after the face crop"),  # 16x16 generator with the crop
     ]
     for extra, message in cases:
-        rc = main(["ppl", "--ckpt", str(ckpt), "--substitute-weights", *extra])
+        try:
+            rc = main(["ppl", "--ckpt", str(ckpt), "--substitute-weights", *extra])
+        except SystemExit as e:
+            rc = e.code
         err = shown_lines(capsys.readouterr().err)
         assert rc == 2 and len(err) == 1 and message in err[0], (extra, err)
     rc = main(["ppl", "--ckpt", str(tmp_path / "missing.pt"), "--no-crop"])

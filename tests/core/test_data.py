@@ -180,7 +180,7 @@ def test_attribute_file_problems_name_the_line(tmp_path):
         "missing": (["0.png 1 -1", "1.png -1 1"], 2, r"no row for image .*2\.png"),
         "extra": (["0.png 1 -1", "1.png -1 1", "2.png 1 1", "7.png 1 1"], 4, r"extra\.txt:6: row for '7\.png' but no such image"),
         "value": (["0.png 1 -1", "1.png -1 2", "2.png 1 1"], 3, r"value\.txt:4: value '2' for attribute 'B' is not 1, -1 or 0"),
-        "short": (["0.png 1 -1", "1.png -1", "2.png 1 1"], 3, r"short\.txt:4: expected a file name and 2 values, got 2 fields"),
+        "short": (["0.png 1 -1", "1.png -1", "2.png 1 1"], 3, r"short\.txt:4: expected a file name and 2 values \(one per attribute\), got a file name and 1 value$"),
         "count": (["0.png 1 -1", "1.png -1 1", "2.png 1 1"], 5, r"count\.txt:1: the header says 5 rows but the file has 3"),
         "dup": (["0.png 1 -1", "0.png -1 1", "2.png 1 1"], 3, r"dup\.txt:4: file '0\.png' already listed on line 3"),
     }
@@ -217,7 +217,7 @@ def test_csv_attribute_files(tmp_path):
         read_attributes(no_names)
     extra_col = tmp_path / "cols.csv"
     extra_col.write_text("file,Smiling\n0.png,1,1\n1.png,1\n2.png,1\n")
-    with pytest.raises(DatasetError, match=r"cols\.csv:2: expected a file name and 1 values, got 3 fields"):
+    with pytest.raises(DatasetError, match=r"cols\.csv:2: expected a file name and 1 value \(one per attribute\), got a file name and 2 values"):
         read_attributes(extra_col)
 
 

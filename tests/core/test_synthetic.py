@@ -132,11 +132,16 @@ def test_bad_arguments_and_existing_folders(tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
-    with pytest.raises(DatasetError, match="not empty.*--overwrite"):
-        synthesize_dataset(busy, 4, 16, seed=0)
+    # A folder of someone's files is never replaced, not even with overwrite.
+    for overwrite in (False, True):
+        with pytest.raises(DatasetError, match="not empty and is not a synthetic dataset.*never replaced"):
+            synthesize_dataset(busy, 4, 16, seed=0, overwrite=overwrite)
     assert (busy / "keep.txt").read_text() == "mine"
-    synthesize_dataset(busy, 4, 16, seed=0, overwrite=True)
-    assert not (busy / "keep.txt").exists() and len(list((busy / "images").iterdir())) == 4
+    earlier = synthesize_dataset(tmp_path / "earlier", 2, 16, seed=0)
+    with pytest.raises(DatasetError, match="earlier synthetic dataset.*--overwrite"):
+        synthesize_dataset(earlier, 4, 16, seed=0)
+    synthesize_dataset(earlier, 4, 16, seed=0, overwrite=True)
+    assert len(list((earlier / "images").iterdir())) == 4
     empty = tmp_path / "empty"
     empty.mkdir()
     synthesize_dataset(empty, 2, 16, seed=0)
