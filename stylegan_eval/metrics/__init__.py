@@ -1,0 +1,1 @@
+"""Metrics, one module each: pure math first, then the sampler that feeds it."""
