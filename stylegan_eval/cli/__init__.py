@@ -13,7 +13,7 @@ import sys
 from stylegan_core.errors import UserError
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("demo", "data", "train", "generate", "ppl", "classifier", "ls", "fid", "report")
+COMMANDS = ("demo", "data", "train", "generate", "ppl", "classifier", "ls", "disentanglement", "fid", "report")
 
 EPILOG = """examples:
   stylegan-eval demo                      # everything end to end in ~20 min on a 2-core CPU

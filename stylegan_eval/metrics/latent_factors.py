@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from stylegan_core import distributed
-from stylegan_core.stylespace import style_scales
+from stylegan_core.stylespace import style_scales, stylespace_dim
 from stylegan_eval.metrics.disentanglement import (
     PROTOCOLS,
     REGRESSORS,
@@ -182,6 +182,8 @@ def compute_disentanglement(
         raise DisentanglementError(f"num_samples must be at least 4, got {n}")
     if batch_size < 1 or n_jobs < 1:
         raise DisentanglementError(f"batch_size and n_jobs must be >= 1, got {batch_size} and {n_jobs}")
+    if "s" in spaces:
+        stylespace_dim(G.synthesis)  # a generator without styles fails here, before sampling
     device = torch.device(device)
     t0 = time.time()
     latents, labels = sample_spaces_and_labels(G, classifier, n, batch_size, seed, device, spaces, progress)
