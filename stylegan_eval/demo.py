@@ -50,6 +50,7 @@ class DemoConfig:
     ppl_samples: int | None = None  # per PPL metric; None: sized to the budget (at most 100k)
     ls_samples: int | None = None  # separability samples; None: sized to the budget (at most 200k)
     fid_samples: int | None = None  # generated (and real) images; None: sized to the budget (at most 50k)
+    disentanglement_samples: int = 600  # DCI/MIG/SAP of the style model's Z, W, S (400 fit, 200 test); 0 = skip
     ppl_crop: bool = True  # the official face crop (a 16x16 generator is too small for it)
     batch_size: int = 32
     seed: int = 0
@@ -61,6 +62,8 @@ class DemoConfig:
             raise ConfigError(f"the demo needs at least 100 images, got {self.num_images}")
         if not 0 < self.metrics_share < 1:
             raise ConfigError(f"metrics_share must be between 0 and 1, got {self.metrics_share}")
+        if self.disentanglement_samples != 0 and self.disentanglement_samples < 4:
+            raise ConfigError(f"disentanglement_samples must be 0 (skip) or at least 4, got {self.disentanglement_samples}")
         for name in ("ppl_samples", "ls_samples", "fid_samples"):
             v = getattr(self, name)
             if v is not None and v < 2:
@@ -77,7 +80,8 @@ class DemoConfig:
         """Unit-test size: 16x16 presets, a few hundred images, fixed short lengths."""
         return DemoConfig(minutes=5.0, style_preset="F-test16", traditional_preset="B-test16", num_images=200,
                           classifier_kimg=0.25, classifier_fmap=(64, 16), train_kimg=0.1, lod_kimg=0.025,
-                          ppl_samples=4, ls_samples=32, fid_samples=4, ppl_crop=False, batch_size=16)
+                          ppl_samples=4, ls_samples=32, fid_samples=4, disentanglement_samples=48, ppl_crop=False,
+                          batch_size=16)
 
 
 @dataclass
@@ -282,6 +286,47 @@ def describe(record: ResultRecord) -> str:
     if record.metric.startswith("kid"):
         return f"{record.metric} = {record.value:.5f} +- {record.extras['std']:.5f} ({record.num_samples} samples)"
     return f"{record.metric} = {record.value:.4g} ({record.num_samples} samples)"
+def _disentanglement_seconds(costs: dict[str, float], cfg: DemoConfig, num_attributes: int) -> float:
+    """Planned seconds for DCI/MIG/SAP of the style model: sampling, plus boosted trees (~2e-5 s per
+    training sample, code and attribute on one core, measured on a 2-core CPU) and SAP's 1-D SVMs
+    (~3 ms each), over two processes."""
+    from stylegan_core.presets import get_preset
+    from stylegan_core.stylespace import stylespace_dim
+    from stylegan_core.synthesis import SynthesisNetwork
+
+    n = cfg.disentanglement_samples
+    if n == 0:
+        return 0.0
+    gcfg = get_preset(cfg.style_preset).generator
+    dims = gcfg.mapping.z_dim + gcfg.mapping.w_dim
+    if gcfg.synthesis.use_styles:
+        dims += stylespace_dim(SynthesisNetwork(gcfg.synthesis))
+    fits = (2e-5 * (2 * n / 3) * dims * num_attributes + 3e-3 * dims * num_attributes) / 2
+    return n * (costs.get(f"gen:{cfg.style_preset}", 0.0) + costs.get("classifier", 0.0)) + fits + 10.0
+
+
+def _measure_disentanglement(G, cfg: DemoConfig, ckpt: Path, classifier, results: Path, dev, clock: "_Clock",
+                             progress: bool) -> None:
+    """DCI, MIG and SAP of the style model's Z, W and StyleSpace S, appended to the results; a score
+    that cannot be measured (too few attributes with both classes) is reported and skipped."""
+    from stylegan_eval.metrics.disentanglement import DisentanglementError
+    from stylegan_eval.metrics.latent_factors import compute_disentanglement
+
+    if cfg.disentanglement_samples == 0:
+        return
+    spaces = ("z", "w", "s") if G.synthesis.config.use_styles else ("z", "w")  # S needs style modulation
+    try:
+        recs = compute_disentanglement(G, classifier, spaces=spaces, num_samples=cfg.disentanglement_samples,
+                                       batch_size=cfg.batch_size,
+                                       seed=cfg.seed, device=dev, n_jobs=min(2, os.cpu_count() or 1),
+                                       model=cfg.style_preset, checkpoint=str(ckpt), preset=cfg.style_preset,
+                                       progress=progress)
+    except DisentanglementError as e:
+        clock.say(f"  disentanglement skipped: {e}")
+        return
+    for r in recs:
+        append_jsonl(results, r)
+        clock.say(f"  {cfg.style_preset} {r.metric} = {r.value:.4g} ({r.num_samples} samples)")
 
 
 def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), device: str = "auto",
@@ -336,6 +381,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
                                                               / costs["classifier_train"] / 1000)), 1)
         clf_s = clf_kimg * 1000 * costs.get("classifier_train", 0.0) + eval_s
         reserve = clf_s + 30.0 + 0.04 * clock.budget_s  # classifier, figures and report, a 4% margin
+        reserve += _disentanglement_seconds(costs, cfg, len(ds.attribute_names))
         # Metrics get their share, but never so much that training falls below 15% of the budget each.
         metrics_budget = min(cfg.metrics_share * clock.budget_s, clock.left() - reserve - 0.3 * clock.budget_s)
         n = _size_samples(costs, list(presets), max(metrics_budget, 0.0), cfg)
@@ -376,12 +422,14 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
             ckpts[name] = _train_for(out / "runs" / name, ds, preset, tc, train_s, dev, clock, progress)
 
     results = out / "results.jsonl"
-    with clock.stage(7, "metrics: PPL (Z/W, full/end), separability (Z/W), FID, KID"):
+    with clock.stage(7, "metrics: PPL (Z/W, full/end), separability (Z/W), FID, KID; DCI/MIG/SAP (Z/W/S)"):
         for name, ckpt in ckpts.items():
             G = load_generator(ckpt, device=dev)
             for r in _measure(G, name, name, ckpt, ds, lpips, inception, classifier, n, out, cfg, dev, bool(missing), progress):
                 append_jsonl(results, r)
                 clock.say(f"  {name} {describe(r)}")
+        _measure_disentanglement(load_generator(ckpts[cfg.style_preset], device=dev), cfg, ckpts[cfg.style_preset],
+                                 classifier, results, dev, clock, progress)
 
     with clock.stage(8, "sample figures"):
         for name, ckpt in ckpts.items():
@@ -395,7 +443,8 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DemoConfig(), devi
         notes = (
             f"Demo run: {cfg.num_images} synthetic {res}x{res} images, classifiers {clf_kimg:g} kimg on {n_clf} images "
             f"(held-out accuracy {acc}); {' and '.join(f'{p} to {_ckpt_kimg(c):.1f} kimg' for p, c in ckpts.items())}; "
-            f"PPL {n['ppl']} pairs per metric, separability {n['ls']} samples, FID {n['fid']} images; device {dev}; "
+            f"PPL {n['ppl']} pairs per metric, separability {n['ls']} samples, FID {n['fid']} images; DCI/MIG/SAP of "
+            f"{cfg.style_preset} {cfg.disentanglement_samples} samples; device {dev}; "
             f"budget {cfg.minutes:g} min. The paper trains 25M images at 1024x1024: values here only show the pipeline "
             "and the direction of the effects at this scale.",
         )

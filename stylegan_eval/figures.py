@@ -195,3 +195,41 @@ def sample_figures(G, label: str, style_based: bool, out: Path, device="cpu") ->
         path = S.save_image_grid(mix.flat(), out / f"{label}_style_mixing.png", cols=6)
         figs.append((f"{label}: style mixing, rows take coarse / middle / fine styles from the left column", str(path)))
     return figs
+
+
+
+def dci_heatmaps(model: str, dci_records: dict[str, ResultRecord], path: Path, top: int = 24) -> FigureFile:
+    """Per space, which codes carry which attribute: the DCI importance matrix as a heatmap.
+
+    dci_records: space ("z", "w", "s") -> that space's DCI record (metric "dci_<space>"). Each panel
+    shows, for the `top` codes of largest total importance, each attribute's share of its
+    importance (R[d, k] / sum_d R[d, k], 0..1), codes grouped by the attribute they matter most
+    for: a disentangled and complete space is one bright cell per row, each in its own column."""
+    from stylegan_eval.metrics.latent_factors import DisentanglementExtras
+
+    spaces = sorted(dci_records, key=lambda s: ("z", "w", "s").index(s) if s in ("z", "w", "s") else 3)
+    extras = {s: DisentanglementExtras.from_dict(dci_records[s].extras) for s in spaces}
+    num_factors = max(len(e.factors) for e in extras.values())
+    height = 0.9 + (0.3 * num_factors + 1.4) * len(spaces)
+    fig, axes = plt.subplots(len(spaces), 1, figsize=(min(14, 2.5 + 0.36 * top), height), squeeze=False,
+                             layout="constrained")
+    image = None
+    for ax, s in zip(axes[:, 0], spaces):
+        e = extras[s]
+        r = np.asarray(e.importance, dtype=np.float64)  # [D, K]
+        totals = r.sum(axis=0, keepdims=True)
+        share = r / np.where(totals > 0, totals, 1.0)
+        codes = np.argsort(-r.sum(axis=1), kind="stable")[: min(top, r.shape[0])]
+        codes = codes[np.lexsort((-share[codes].max(axis=1), share[codes].argmax(axis=1)))]  # by attribute, then share
+        image = ax.imshow(share[codes].T, aspect="auto", cmap="magma", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_yticks(range(len(e.factors)), e.factors, fontsize=8)
+        ax.set_xticks(range(len(codes)), [str(c) for c in codes], fontsize=7, rotation=90)
+        ax.set_title(f"{s.upper()} ({e.dims} dims, {e.regressor}): disentanglement {dci_records[s].value:.2f}, "
+                     f"completeness {e.completeness:.2f}, test accuracy {e.informativeness_test:.2f}", fontsize=9)
+        ax.set_xlabel(f"the {len(codes)} most important of {e.dims} codes (index)", fontsize=8)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.01, label="share of the attribute's importance")
+    fig.suptitle(f"{model}: DCI importance of each code for each attribute", fontsize=10)
+    _save(fig, path)
+    return FigureFile(f"DCI importance: {model}", path,
+                      "each row is an attribute; a bright cell is a code that predicts it. One bright cell per row, each in "
+                      "its own column, is a disentangled and complete space")

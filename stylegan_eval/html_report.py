@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from stylegan_core.errors import UserError
 from stylegan_eval import figures as F
 from stylegan_eval.published import PUBLISHED, METRIC_COLUMNS
 from stylegan_eval.report import (
-    COLUMN_TITLES, LEGEND, SINGLE_CLASS_MARK, TABLE4_COLUMNS, DisplayRow, Finding, ReportInputs, frame_notes, model_rows, model_table,
-    qualitative_findings, records_frame, substitute_networks, table4_rows,
+    COLUMN_TITLES, DISENTANGLEMENT_COLUMNS, LEGEND, SINGLE_CLASS_MARK, TABLE4_COLUMNS, DisplayRow, Finding, ReportInputs,
+    disentanglement_ordering, disentanglement_table, frame_notes, model_rows, model_table, qualitative_findings,
+    records_frame, substitute_networks, table4_rows,
 )
 
 MARKER = ".stylegan-eval-report"  # identifies a folder this module wrote (safe to replace)
@@ -211,6 +213,7 @@ def _render(inputs: ReportInputs, tmp: Path, opts: ReportOptions) -> tuple[str, 
         )
     legend.append("Lower is better for every column. Hover a cell in report.html for its record id; results.csv lists every record.")
     doc.bullets(legend)
+    _disentanglement_section(doc, inputs, tmp / "figures")
 
     figs = _make_figures(inputs, frame, tmp / "figures", opts)
     if figs:
@@ -244,6 +247,33 @@ def _render(inputs: ReportInputs, tmp: Path, opts: ReportOptions) -> tuple[str, 
         f"<style>{CSS}</style></head><body>" + "\n".join(doc.html) + "</body></html>\n"
     )
     return md, page
+
+
+def _disentanglement_section(doc: _Doc, inputs: ReportInputs, fig_dir: Path) -> None:
+    """Latent spaces Z, W, S: DCI, MIG and SAP beside PPL and separability, and the DCI importance
+    heatmaps; nothing when no record has a disentanglement score."""
+    table = disentanglement_table(inputs.records)
+    if table.empty:
+        return
+    doc.heading("Disentanglement by latent space (DCI, MIG, SAP)")
+    doc.para("Factors are the attribute classifiers' labels. PPL and separability: lower is better (Z and W only); "
+             "DCI disentanglement (D), completeness (C), informativeness (I, test accuracy), MIG and SAP: higher is "
+             "better. S is StyleSpace, the concatenated AdaIN style scales of every layer.")
+    fmt = lambda v: "" if pd.isna(v) else f"{v:.3f}"  # noqa: E731
+    rows = [([f"{model} ({space.upper()})", *[fmt(r[c]) for c in DISENTANGLEMENT_COLUMNS], r["DCI predictor"]], False, [])
+            for (model, space), r in table.iterrows()]
+    doc.table(["model (space)", *DISENTANGLEMENT_COLUMNS, "DCI predictor"], rows, "disentanglement")
+    ordering = disentanglement_ordering(table)
+    if ordering:
+        doc.bullets(ordering)
+    by_model: dict[str, dict] = {}
+    for lr in sorted(inputs.records, key=lambda lr: lr.record.created):
+        r = lr.record
+        if r.metric.startswith("dci_") and r.extras.get("importance"):
+            by_model.setdefault(r.model, {})[r.params["space"]] = r
+    for i, (model, recs) in enumerate(by_model.items()):
+        fig = F.dci_heatmaps(model, recs, fig_dir / f"dci_importance_{i}.png")
+        doc.figure(fig, f"figures/{fig.path.name}")
 
 
 def _published_cell(v: float | None) -> str:

@@ -413,10 +413,12 @@ def frame_notes(frame: pd.DataFrame) -> list[str]:
     tabulated, records replaced by a newer one for the same model and column, and separability
     scores without signal."""
     notes = []
-    other = sorted(set(frame.loc[frame["column"].isna(), "metric"]))
+    # DCI/MIG/SAP records have a table of their own (disentanglement_table).
+    other = sorted(m for m in set(frame.loc[frame["column"].isna(), "metric"]) if not m.startswith(("dci_", "mig_", "sap_")))
     if other:
-        notes.append(f"records of metric(s) {', '.join(other)} are not tabulated (the tables show fid*, ppl_[zw]full/end, "
-                     "ls_z, ls_w); they are listed under Records and in results.csv")
+        notes.append(f"records of metric(s) {', '.join(other)} are not tabulated (the tables show fid*, kid*, pr*, "
+                     "ppl_[zw]full/end, ls_z, ls_w, and dci/mig/sap per space); they are listed under Records and in "
+                     "results.csv")
     df = frame[frame["column"].notna()].copy()
     if len(df):
         df["label"] = _model_labels(df)
@@ -429,3 +431,61 @@ def frame_notes(frame: pd.DataFrame) -> list[str]:
         notes.append(f"{r['model']} {r['metric']} = {r['value']:.4g} has no signal: every attribute's kept samples had "
                      f"one label (marked {SINGLE_CLASS_MARK})")
     return notes
+# ---------------------------------------------------------------------------------------------
+# Disentanglement scores (DCI, MIG, SAP) per latent space, beside PPL and separability.
+
+DISENTANGLEMENT_COLUMNS = ("PPL full", "PPL end", "Separability", "DCI-D", "DCI-C", "DCI-I", "MIG", "SAP")
+DISENTANGLEMENT_SPACES = ("z", "w", "s")
+
+
+def disentanglement_table(loaded: Sequence[LoadedRecord]) -> pd.DataFrame:
+    """One row per (model, latent space) with a DCI, MIG or SAP record, the latest record per
+    (model, metric): PPL full/end and separability (lower is better; Z and W only) beside DCI
+    disentanglement, completeness, test informativeness, MIG and SAP (higher is better). Index
+    (model, space); NaN where not measured; column "DCI predictor" names the DCI regressor."""
+    latest: dict[tuple[str, str], ResultRecord] = {}
+    for lr in sorted(loaded, key=lambda lr: lr.record.created):
+        latest[(lr.record.model, lr.record.metric)] = lr.record
+    scores = ("dci", "mig", "sap")
+    rows, index = [], []
+    for model in dict.fromkeys(lr.record.model for lr in loaded):
+        for space in DISENTANGLEMENT_SPACES:
+            got = {s: latest.get((model, f"{s}_{space}")) for s in scores}
+            if not any(got.values()):
+                continue
+
+            def value(metric: str) -> float:
+                rec = latest.get((model, metric))
+                return rec.value if rec is not None else float("nan")
+
+            dci = got["dci"]
+            rows.append({
+                "PPL full": value(f"ppl_{space}full"),
+                "PPL end": value(f"ppl_{space}end"),
+                "Separability": value(f"ls_{space}"),
+                "DCI-D": dci.value if dci else float("nan"),
+                "DCI-C": dci.extras["completeness"] if dci else float("nan"),
+                "DCI-I": dci.extras["informativeness_test"] if dci else float("nan"),
+                "MIG": value(f"mig_{space}"),
+                "SAP": value(f"sap_{space}"),
+                "DCI predictor": dci.extras["regressor"] if dci else "",
+            })
+            index.append((model, space))
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["model", "space"]) if index else None,
+                        columns=[*DISENTANGLEMENT_COLUMNS, "DCI predictor"])
+
+
+def disentanglement_ordering(table: pd.DataFrame) -> list[str]:
+    """Per model and score (DCI-D, MIG, SAP): the spaces from most to least disentangled, with values."""
+    lines = []
+    for model in dict.fromkeys(table.index.get_level_values("model")):
+        sub = table.xs(model, level="model")
+        for col in ("DCI-D", "MIG", "SAP"):
+            vals = sub[col].dropna()
+            if len(vals) >= 2:
+                ordered = list(vals.sort_values(ascending=False, kind="stable").items())
+                text = f"{ordered[0][0].upper()} {ordered[0][1]:.3f}"
+                for (_, prev), (space, v) in zip(ordered, ordered[1:]):
+                    text += f" {'>' if prev > v else '='} {space.upper()} {v:.3f}"
+                lines.append(f"{model}: {col} {text}")
+    return lines

@@ -20,7 +20,8 @@ import warnings
 from stylegan_core.errors import UserError
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("demo", "data", "train", "generate", "measure", "ppl", "classifier", "ls", "fid", "report", "inspect", "convert")
+COMMANDS = ("demo", "data", "train", "generate", "measure", "ppl", "classifier", "ls", "fid", "disentanglement", "report",
+            "inspect", "convert")
 
 EPILOG = """examples:
   stylegan-eval demo                      # everything end to end in ~20 min on a 2-core CPU

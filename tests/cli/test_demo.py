@@ -32,9 +32,10 @@ def test_tiny_demo_writes_a_complete_report(tmp_path, torch_home, capsys):
     rep = out / "report"
     csv = pd.read_csv(rep / "results.csv")
     expected = {"ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w", "fid50k", "kid50k"}
+    disentanglement = {f"{score}_{space}" for score in ("dci", "mig", "sap") for space in "zws"}
     for model in ("F-test16", "B-test16"):
         got = csv[csv.model == model]
-        assert set(got.metric) == expected
+        assert set(got.metric) == (expected | disentanglement if model == "F-test16" else expected)
         assert got.checkpoint_sha256.notna().all() and (got.preset == model).all()
     assert csv[csv.metric.str.startswith(("ppl", "fid", "kid"))].substitute.all()
     # A handful of samples: KID is reported with its spread, FID is flagged instead of shown.
@@ -50,7 +51,8 @@ def test_tiny_demo_writes_a_complete_report(tmp_path, torch_home, capsys):
     verdicts = [line for line in md.splitlines() if line.startswith("- **") and "**:" in line]
     assert len(verdicts) == 3
     figures = sorted(p.name for p in (rep / "figures").iterdir())
-    assert "ppl_hist_0.png" in figures and "entropies_1.png" in figures
+    assert "ppl_hist_0.png" in figures and "entropies_1.png" in figures and "dci_importance_0.png" in figures
+    assert "Disentanglement by latent space" in md and "| F-test16 (S) |" in md
     assert any("style_mixing" in f for f in figures) and any("training" in f for f in figures)
     assert sum("B-test16_style_mixing" in f for f in figures) == 0  # no style mixing for a traditional G
     html = (rep / "report.html").read_text()

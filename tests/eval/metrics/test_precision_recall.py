@@ -17,7 +17,7 @@ from stylegan_eval.metrics.fid import generate_uint8, load_images
 from stylegan_eval.metrics.kid import compute_kid
 from stylegan_eval.metrics.precision_recall import PRResult, compute_pr, knn_radii, precision_recall
 
-from tests.eval.test_feature_store import ColourFeatures
+from tests.eval.metrics.test_feature_store import ColourFeatures
 from tests.eval.test_inception import install_standin
 from tests.eval.test_vgg16 import install_standin_vgg16
 

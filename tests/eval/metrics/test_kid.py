@@ -14,7 +14,7 @@ from stylegan_core.synthetic import synthesize_dataset
 from stylegan_eval.metrics.fid import generate_uint8, load_images
 from stylegan_eval.metrics.kid import KIDResult, compute_kid, kid_from_features, mmd2_unbiased, polynomial_kernel
 
-from tests.eval.test_feature_store import ColourFeatures
+from tests.eval.metrics.test_feature_store import ColourFeatures
 
 
 def features(seed, n, d=16, shift=0.0):
