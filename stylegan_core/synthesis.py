@@ -38,10 +38,12 @@ from stylegan_core.layers import (
     NoiseInput,
     StyleMod,
     blur2d,
+    blur2d_,
     check_int,
     check_resolution,
     config_kwargs_from_dict,
     instance_norm,
+    instance_norm_modulate,
     lerp,
     nf,
     pixel_norm,
@@ -121,7 +123,40 @@ class LayerEpilogue(nn.Module):
         self.bias = Bias(channels)
         self.style = StyleMod(cfg.w_dim, channels) if cfg.use_styles else None
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,  # [N, C, H, W]
+        w: torch.Tensor,  # [N, w_dim] this layer's style input
+        noise: torch.Tensor | None,  # [N or 1, 1, H, W], or None for no noise
+        inplace: bool = False,  # x is a temporary the caller gives up (a conv output)
+    ) -> torch.Tensor:
+        """With inplace=False every step returns a new tensor (the plain definition). With
+        inplace=True the epilogue overwrites x: noise, bias and leaky ReLU always (their
+        backward needs neither x nor, for the ReLU, anything but its output), and when
+        nothing needs gradients also the normalisations and the modulation, fused into one
+        reduction and three passes. Above glibc's mmap threshold (32 MB) every fresh
+        full-size tensor is mapped, zero-filled page by page and unmapped again, so the
+        allocations, not the arithmetic, dominate the epilogue's cost."""
+        if not inplace:
+            return self._reference(x, w, noise)
+        if self.noise is not None and noise is not None:
+            x = self.noise(x, noise, inplace=True)
+        x = F.leaky_relu(self.bias(x, inplace=True), LRELU_SLOPE, inplace=True)
+        track = torch.is_grad_enabled() and (
+            x.requires_grad or w.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
+        if self.cfg.use_pixel_norm:
+            x = pixel_norm(x) if track else x.mul_(torch.rsqrt(x.square().mean(dim=1, keepdim=True) + 1e-8))
+        y_s, y_b = self.style.styles(w) if self.style is not None else (None, None)
+        if self.cfg.use_instance_norm:
+            return instance_norm_modulate(x, y_s, y_b, inplace=not track)
+        if y_s is None:
+            return x
+        if track:
+            return x * y_s[:, :, None, None] + y_b[:, :, None, None]
+        return x.mul_(y_s[:, :, None, None]).add_(y_b[:, :, None, None])
+
+    def _reference(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         if self.noise is not None and noise is not None:
             x = self.noise(x, noise)
         x = F.leaky_relu(self.bias(x), LRELU_SLOPE)
@@ -150,9 +185,9 @@ class SynthesisBlock(nn.Module):
     def forward(self, x, w0, w1, n0, n1):
         x = self.conv0(x)
         if self.blur:
-            x = blur2d(x)
-        x = self.epi0(x, w0, n0)
-        return self.epi1(self.conv1(x), w1, n1)
+            x = blur2d(x) if torch.is_grad_enabled() and x.requires_grad else blur2d_(x)
+        x = self.epi0(x, w0, n0, inplace=True)  # x is this block's own temporary
+        return self.epi1(self.conv1(x), w1, n1, inplace=True)
 
 
 class SynthesisNetwork(nn.Module):
@@ -260,8 +295,9 @@ class SynthesisNetwork(nn.Module):
             x = self.const.expand(n, -1, -1, -1)
         else:
             x = self.input_dense(ws[:, 0]).reshape(n, -1, 4, 4)
-        x = self.input_epi(x, style(0), noises[0])
-        x = self.conv4_epi(self.conv4(x), style(1), noises[1])
+        # The constant is a parameter (expanded, not copied): its epilogue must not write to it.
+        x = self.input_epi(x, style(0), noises[0], inplace=self.const is None)
+        x = self.conv4_epi(self.conv4(x), style(1), noises[1], inplace=True)
 
         lower = None  # [N, C, h, w] output of the level below the top, when it is blended in
         for res in range(3, top + 1):
