@@ -14,7 +14,9 @@ Progressive growing: the `lod` buffer (0 = full resolution, log2(R)-2 = only 4x4
 is the official linear blend: at each resolution with level of detail l, img = lerp(toRGB(x),
 upscale(img_lower), clip(lod - l, 0, 1)); the result is nearest-upscaled to R x R. Layers that
 cannot affect the output at the current lod are skipped (same output, like the official
-'recursive' structure), so their toRGB layers get no gradient.
+'recursive' structure), so their toRGB layers get no gradient. With full_resolution=False the
+image stays at the level of detail's own resolution R / 2**floor(lod) (what training feeds the
+discriminator), without materialising the upscaled R x R tensor.
 """
 
 import dataclasses
@@ -278,6 +280,7 @@ class SynthesisNetwork(nn.Module):
         noise_mode: NoiseMode = "random",  # "random" | "const" | "none" | "given"
         noise: list[torch.Tensor] | None = None,  # noise_mode="given": [N, 1, h, w] per layer
         generator: torch.Generator | None = None,  # RNG for noise_mode="random" (torch default if None)
+        full_resolution: bool = True,  # False: [N, C, R/2**floor(lod), ...] without the final upscale
     ) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"synthesis network expects ws of shape [N, {self.num_ws}, "
@@ -308,4 +311,6 @@ class SynthesisNetwork(nn.Module):
         img = self.torgb[top - 2](x)
         if lower is not None:
             img = lerp(img, upscale2d(lower), t_top)  # official lerp_clip(new, old, lod - l)
-        return upscale2d(img, 2 ** k)  # [N, C, R, R]
+        # Training passes full_resolution=False: the nearest upscale to R x R adds nothing a
+        # discriminator at the same lod reads (it box-downscales right back).
+        return upscale2d(img, 2 ** k) if full_resolution else img  # [N, C, R, R]

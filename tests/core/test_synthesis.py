@@ -253,3 +253,15 @@ def test_batch_size_does_not_change_images():
         parts = torch.cat([net(ws[i:i + 1], noise_mode="given", noise=[t[i:i + 1] for t in noise])
                            for i in range(4)])
     assert torch.allclose(whole, parts, atol=1e-6 * whole.abs().max())
+
+
+@pytest.mark.parametrize("lod", [0.0, 1.0, 0.5, 1.75])
+def test_images_at_the_lods_resolution_are_the_full_ones_before_upscaling(lod):
+    net = _net(16)
+    net.set_lod(lod)
+    ws = _ws(net, 2)
+    full = net(ws, noise_mode="const")
+    own = net(ws, noise_mode="const", full_resolution=False)
+    k = 2 ** int(lod)
+    assert own.shape == (2, 3, 16 // k, 16 // k)
+    assert torch.equal(upscale2d(own, k), full)
