@@ -316,6 +316,11 @@ class EqualizedConv2d(nn.Module):
                 x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=pad)
             else:
                 x = F.conv2d(x, w * 0.25, stride=2, padding=pad)
+        elif self.kernel == 1 and self.resample == "none":
+            # toRGB / fromRGB: one matrix product per image. The conv kernels' blocking follows
+            # the batch size, which made images depend (by rounding) on their batch companions.
+            n, c, h, w_ = x.shape
+            x = torch.matmul(w.reshape(w.shape[0], c), x.reshape(n, c, h * w_)).reshape(n, -1, h, w_)
         else:
             if self.resample == "up":
                 x = upscale2d(x)

@@ -59,6 +59,17 @@ def test_equalized_conv_runtime_scaling():
     assert torch.allclose(conv(x), ref, atol=1e-5)
 
 
+def test_one_by_one_conv_is_a_per_image_matrix_product():
+    conv = _init(EqualizedConv2d(6, 3, 1, gain=1.0))
+    with torch.no_grad():
+        conv.bias.uniform_()
+    x = torch.randn(8, 6, 5, 5, generator=torch.Generator().manual_seed(4))
+    ref = F.conv2d(x, conv.effective_weight()) + conv.bias.reshape(1, -1, 1, 1)
+    out = conv(x)
+    assert torch.allclose(out, ref, atol=1e-6)
+    assert torch.equal(torch.cat([conv(x[:3]), conv(x[3:])]), out)  # independent of the batch
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_downscale_conv_equals_conv_then_box_downscale(fused):
     # Both variants compute the stride-2 4x4 conv; the plain definition is conv then 2x2 mean.
