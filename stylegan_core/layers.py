@@ -6,7 +6,9 @@
   the same dynamic range in every layer (official `get_weight(use_wscale=True, lrmul)`).
 - Resampling: nearest x2 upscale, 2x2 box downscale, the separable binomial [1,2,1] low-pass
   filter, and the "fused" variants (transposed conv / strided conv with a 4x4 kernel built from
-  the 3x3 one) that the official code selects automatically at >= 128x128.
+  the 3x3 one) that the official code selects automatically at >= 128x128. Both variants of
+  each are computed the cheapest exact way: upscale + conv as four 2x2 phase kernels on the
+  small input, conv + downscale as the stride-2 4x4 conv (equal up to float rounding).
 - Normalisations (pixel norm, instance norm, eps 1e-8), noise inputs with learned per-channel
   strength (init 0), AdaIN style modulation (y_s bias init 1), minibatch standard deviation.
 
