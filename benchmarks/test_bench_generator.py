@@ -69,7 +69,9 @@ def _vs_official_structure(benchmark, preset: str, batch: int, rounds: int):
         return peer.synthesis(ws, noise_mode="const")
 
     a, b = ours(), official()
-    assert (a - b).abs().max() <= 1e-5 * b.abs().max()  # same network, different computation
+    # Same network, different computation: float32 rounding only (each side is ~1e-5 of the
+    # output's scale from a float64 evaluation at 1024x1024); a wrong op would differ by O(1).
+    assert (a - b).abs().max() <= 5e-5 * b.abs().max()
     benchmark.pedantic(ours, rounds=1, iterations=1)
     medians = interleaved_medians({"ours": ours, "official_structure": official}, rounds, warmup=False)
     record_ratios(benchmark, medians, label=f"{preset} synthesis, batch {batch}")
