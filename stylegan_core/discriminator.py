@@ -9,7 +9,8 @@ Leaky ReLU 0.2 and equalised learning rate everywhere.
 Progressive growing mirrors the generator: the `lod` buffer (0 = full resolution); at the level
 of detail l the features are lerp(block(x), fromRGB(downscaled image), clip(lod - l, 0, 1)).
 Blocks that cannot affect the output at the current lod are skipped (same output as the linear
-structure, like the official 'recursive' one).
+structure, like the official 'recursive' one). Images may come at the lod's own resolution
+R / 2**floor(lod) instead of R (training does this; the result is the same).
 """
 
 import dataclasses
@@ -149,16 +150,24 @@ class Discriminator(nn.Module):
     def _fromrgb(self, img: torch.Tensor, res: int) -> torch.Tensor:
         return F.leaky_relu(self.fromrgb[res - 2](img), LRELU_SLOPE)
 
+    def lod_resolution(self) -> int:
+        """R / 2**floor(lod): the resolution the current level of detail reads."""
+        return self.img_resolution >> min(max(int(math.floor(float(self.lod))), 0), self.max_lod)
+
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        r, c = self.img_resolution, self.img_channels
-        if img.ndim != 4 or img.shape[1:] != (c, r, r):
-            raise ValueError(f"discriminator expects images of shape [N, {c}, {r}, {r}], "
+        """img: [N, C, R, R], or [N, C, r, r] at r = lod_resolution() (what training feeds,
+        equal to passing its nearest upscale to R: the full-resolution input is box-downscaled
+        to r first)."""
+        r, c, r_lod = self.img_resolution, self.img_channels, self.lod_resolution()
+        if img.ndim != 4 or img.shape[1] != c or img.shape[2] != img.shape[3] or img.shape[2] not in (r, r_lod):
+            lod_shape = f" or [N, {c}, {r_lod}, {r_lod}] (the current lod's resolution)" if r_lod != r else ""
+            raise ValueError(f"discriminator expects images of shape [N, {c}, {r}, {r}]{lod_shape}, "
                              f"got {list(img.shape)}")
         lod = float(self.lod)
         k = min(max(int(math.floor(lod)), 0), self.max_lod)  # input used at R / 2**k
         t = lod - k  # weight of the next-lower resolution's fromRGB at the top level
         top = self.resolution_log2 - k
-        img = downscale2d(img, 2**k)
+        img = downscale2d(img, img.shape[2] // r_lod)
         x = self._fromrgb(img, top)
         for res in range(top, 2, -1):
             x = self.blocks[res - 3](x)
@@ -171,13 +180,14 @@ class Discriminator(nn.Module):
         return self.dense1(x)  # [N, out_features]
 
 
-def fade_images_for_lod(images: torch.Tensor, lod: float) -> torch.Tensor:
+def fade_images_for_lod(images: torch.Tensor, lod: float, full_resolution: bool = True) -> torch.Tensor:
     """Real images as the discriminator sees them at a fractional lod (official training loop's
     process_reals): box-downscale to R / 2**floor(lod), cross-fade with the next-lower
-    resolution by frac(lod), nearest-upscale back to R. images: [N, C, R, R] -> same shape."""
+    resolution by frac(lod), nearest-upscale back to R. images: [N, C, R, R] -> same shape, or
+    with full_resolution=False [N, C, R / 2**floor(lod), ...] (no upscale)."""
     k = int(math.floor(lod))
     x = downscale2d(images, 2**k)
     frac = lod - k
     if frac > 0:
         x = lerp(x, upscale2d(downscale2d(x)), frac)
-    return upscale2d(x, 2**k)
+    return upscale2d(x, 2**k) if full_resolution else x

@@ -6,7 +6,9 @@
   the same dynamic range in every layer (official `get_weight(use_wscale=True, lrmul)`).
 - Resampling: nearest x2 upscale, 2x2 box downscale, the separable binomial [1,2,1] low-pass
   filter, and the "fused" variants (transposed conv / strided conv with a 4x4 kernel built from
-  the 3x3 one) that the official code selects automatically at >= 128x128.
+  the 3x3 one) that the official code selects automatically at >= 128x128. Both variants of
+  each are computed the cheapest exact way: upscale + conv as four 2x2 phase kernels on the
+  small input, conv + downscale as the stride-2 4x4 conv (equal up to float rounding).
 - Normalisations (pixel norm, instance norm, eps 1e-8), noise inputs with learned per-channel
   strength (init 0), AdaIN style modulation (y_s bias init 1), minibatch standard deviation.
 
@@ -103,6 +105,34 @@ def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + eps)
 
 
+def instance_norm_modulate(
+    x: torch.Tensor,  # [N, C, H, W]
+    scale: torch.Tensor | None,  # [N, C] style scale y_s, or None for instance norm alone
+    shift: torch.Tensor | None,  # [N, C] style bias y_b, or None
+    eps: float = 1e-8,
+    inplace: bool = False,  # overwrite x (only where autograd does not need it: no grad)
+) -> torch.Tensor:
+    """Instance norm followed by AdaIN, `(x - mean) * rsqrt(mean((x - mean)^2) + eps) * y_s
+    + y_b` (the official two-pass variance), with the per-channel factors folded first so the
+    full-size tensor is touched by two reductions and three elementwise passes and, in place,
+    never copied. Equal to `instance_norm(x) * y_s + y_b` up to float rounding. The sum of
+    squares comes from `vector_norm`, which reduces without a squared temporary (and runs ~30x
+    faster than `var_mean` on CPU); per row first, then summed, because its float32
+    accumulator over a whole 1024x1024 plane drifts by 2e-5 relative (per row: 1e-7)."""
+    mean = x.mean(dim=(2, 3), keepdim=True)  # [N, C, 1, 1]
+    x = x.sub_(mean) if inplace else x - mean
+    row_sq = torch.linalg.vector_norm(x, dim=3).square()  # [N, C, H] sums of squares per row
+    ms = row_sq.sum(dim=2)[:, :, None, None] / (x.shape[2] * x.shape[3])
+    factor = torch.rsqrt(ms + eps)
+    if scale is not None:
+        factor = factor * scale[:, :, None, None]
+    if inplace:
+        x = x.mul_(factor)
+        return x if shift is None else x.add_(shift[:, :, None, None])
+    x = x * factor
+    return x if shift is None else x + shift[:, :, None, None]
+
+
 def _binomial_kernel(channels: int, dtype, device) -> torch.Tensor:
     f = torch.tensor([1.0, 2.0, 1.0], dtype=dtype, device=device)
     f = f[:, None] * f[None, :]
@@ -117,11 +147,49 @@ def blur2d(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, _binomial_kernel(c, x.dtype, x.device), padding=1, groups=c)
 
 
+def blur2d_(x: torch.Tensor) -> torch.Tensor:
+    """blur2d computed in place on x (one temporary of x's size instead of the depthwise conv's
+    output and its slow per-channel kernel): [1,2,1]/4 along W, then along H, zero padding.
+    For tensors autograd does not track; returns x."""
+    h = torch.mul(x, 0.5)
+    h[..., 1:].add_(x[..., :-1], alpha=0.25)
+    h[..., :-1].add_(x[..., 1:], alpha=0.25)
+    torch.mul(h, 0.5, out=x)
+    x[..., 1:, :].add_(h[..., :-1, :], alpha=0.25)
+    x[..., :-1, :].add_(h[..., 1:, :], alpha=0.25)
+    return x
+
+
 def upscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     """Nearest-neighbour upscale by an integer factor: [N, C, H, W] -> [N, C, fH, fW]."""
     if factor == 1:
         return x
     return F.interpolate(x, scale_factor=factor, mode="nearest")  # exact for integer factors
+
+
+# Nearest x2 upscale then a 3x3 conv ('SAME'), split by output phase: output row 2i takes input
+# rows (i-1, i) with kernel rows (w0, w1 + w2), row 2i+1 takes (i, i+1) with (w0 + w1, w2); the
+# same for columns. [phase, tap, kernel row]:
+_UP_PHASE_TAPS = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+
+
+def upscale_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """conv2d(upscale2d(x), weight, padding=1) without the upscaled tensor: one conv of the
+    four 2x2 phase kernels on x, interleaved. 4 instead of 9 multiply-adds per output pixel
+    and channel pair, equal up to float rounding. x: [N, I, H, W], weight: [O, I, 3, 3] ->
+    [N, O, 2H, 2W]."""
+    n, _, h, w_ = x.shape
+    out_ch = weight.shape[0]
+    taps = _UP_PHASE_TAPS.to(device=weight.device, dtype=weight.dtype)
+    # k[a, b, o, i, p, q] = sum_yx taps[a, p, y] taps[b, q, x] weight[o, i, y, x]
+    k = torch.einsum("apy,bqx,oiyx->aboipq", taps, taps, weight).reshape(4 * out_ch, -1, 2, 2)
+    # Padding 1 gives (H+1) x (W+1) outputs; phase (a, b) is the window starting at (a, b).
+    y = F.conv2d(x, k, padding=1).reshape(n, 2, 2, out_ch, h + 1, w_ + 1)
+    out = x.new_empty(n, out_ch, h, 2, w_, 2)
+    for a in (0, 1):
+        for b in (0, 1):
+            out[:, :, :, a, :, b] = y[:, a, b, :, a : a + h, b : b + w_]
+    return out.reshape(n, out_ch, 2 * h, 2 * w_)
 
 
 def downscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
@@ -239,19 +307,28 @@ class EqualizedConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.effective_weight()
         pad = self.kernel // 2
-        if self.fused:
+        if self.resample == "up" and self.kernel == 3:
+            # The official transposed conv correlates with the flipped kernel.
+            x = upscale_conv3x3(x, w.flip(2, 3) if self.fused else w)
+        elif self.resample == "down" or self.fused:
+            # Conv then 2x2 box downscale is exactly a stride-2 conv with the 4x4 kernel / 4 (the
+            # official fused op): 16 instead of 36 multiply-adds per output pixel, whichever
+            # variant the config names, so both compute it this way.
             w = F.pad(w, (1, 1, 1, 1))  # [out, in, k+2, k+2]
             w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
             if self.resample == "up":  # [out, in, k+1, k+1] -> transposed-conv layout [in, out]
                 x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=pad)
             else:
                 x = F.conv2d(x, w * 0.25, stride=2, padding=pad)
+        elif self.kernel == 1 and self.resample == "none":
+            # toRGB / fromRGB: one matrix product per image. The conv kernels' blocking follows
+            # the batch size, which made images depend (by rounding) on their batch companions.
+            n, c, h, w_ = x.shape
+            x = torch.matmul(w.reshape(w.shape[0], c), x.reshape(n, c, h * w_)).reshape(n, -1, h, w_)
         else:
             if self.resample == "up":
                 x = upscale2d(x)
             x = F.conv2d(x, w, padding=pad)
-            if self.resample == "down":
-                x = downscale2d(x)
         if self.bias is not None:
             x = x + self.bias.reshape(1, -1, 1, 1)
         return x
@@ -264,8 +341,9 @@ class Bias(nn.Module):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.bias.reshape(1, -1, *([1] * (x.ndim - 2)))
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        b = self.bias.reshape(1, -1, *([1] * (x.ndim - 2)))
+        return x.add_(b) if inplace else x + b  # in place: add's backward needs neither operand
 
 
 class NoiseInput(nn.Module):
@@ -276,8 +354,11 @@ class NoiseInput(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(channels))
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return x + noise * self.weight.reshape(1, -1, 1, 1)
+    def forward(self, x: torch.Tensor, noise: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        strength = self.weight.reshape(1, -1, 1, 1)
+        if inplace:  # one fused pass, no full-size temporary; autograd keeps noise and strength
+            return x.addcmul_(noise, strength)
+        return x + noise * strength
 
 
 class StyleMod(nn.Module):
@@ -290,9 +371,13 @@ class StyleMod(nn.Module):
         bias_init = torch.cat([torch.ones(channels), torch.zeros(channels)])
         self.affine = EqualizedLinear(w_dim, 2 * channels, gain=1.0, bias_init=bias_init)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def styles(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y_s, y_b), each [N, C], from w [N, w_dim]."""
         style = self.affine(w)  # [N, 2C]
-        y_s, y_b = style[:, : self.channels], style[:, self.channels :]
+        return style[:, : self.channels], style[:, self.channels :]
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        y_s, y_b = self.styles(w)
         return x * y_s[:, :, None, None] + y_b[:, :, None, None]
 
 

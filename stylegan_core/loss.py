@@ -46,15 +46,23 @@ def input_gradients(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return grads  # [N, C, H, W]
 
 
-def r1_penalty(real_scores: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
+def r1_penalty(real_scores: torch.Tensor, reals: torch.Tensor, upscale: int = 1) -> torch.Tensor:
     """R1: squared norm of D's gradient at the real images, per sample. -> [N]
-    (`reals` must have requires_grad=True before D is applied)."""
-    return input_gradients(real_scores, reals).square().sum(dim=(1, 2, 3))
+    (`reals` must have requires_grad=True before D is applied).
+
+    `upscale`: the images stand for their nearest upscale by this factor (training at a lower
+    level of detail). D box-downscales such an input, so its gradient there is this one spread
+    over upscale^2 pixels and divided by upscale^2: the squared norm is ||grad||^2 / upscale^2,
+    the value the full-resolution images would give."""
+    return input_gradients(real_scores, reals).square().sum(dim=(1, 2, 3)) / upscale**2
 
 
-def gradient_penalty(mixed_scores: torch.Tensor, mixed: torch.Tensor, target: float = 1.0) -> torch.Tensor:
-    """WGAN-GP: (||grad D(x_hat)|| - target)^2 per sample. -> [N]"""
-    norms = input_gradients(mixed_scores, mixed).square().sum(dim=(1, 2, 3)).sqrt()
+def gradient_penalty(
+    mixed_scores: torch.Tensor, mixed: torch.Tensor, target: float = 1.0, upscale: int = 1
+) -> torch.Tensor:
+    """WGAN-GP: (||grad D(x_hat)|| - target)^2 per sample, the norm taken at full resolution as
+    in `r1_penalty`. -> [N]"""
+    norms = (input_gradients(mixed_scores, mixed).square().sum(dim=(1, 2, 3)) / upscale**2).sqrt()
     return (norms - target).square()
 
 
@@ -72,10 +80,12 @@ class DiscriminatorLoss(nn.Module):
     wrapping this module sees exactly one forward per backward (D is applied two or three times
     inside, and the gradient penalties need autograd.grad on its inputs).
 
-    forward(reals [N, C, R, R], fakes [N, C, R, R], mix [N, 1, 1, 1] or None) ->
+    forward(reals [N, C, r, r], fakes [N, C, r, r], mix [N, 1, 1, 1] or None) ->
         (loss: scalar mean over the minibatch,
          stats: [4] detached = (mean real score, mean fake score, mean penalty, mean loss))
     `mix` are the WGAN-GP interpolation factors (u ~ U(0, 1) per sample), unused by logistic.
+    r is D's resolution R or, in training, the current lod's R / 2**floor(lod); the penalties
+    are those of the images' nearest upscale to R either way.
     """
 
     def __init__(
@@ -97,6 +107,8 @@ class DiscriminatorLoss(nn.Module):
 
     def forward(self, reals: torch.Tensor, fakes: torch.Tensor, mix: torch.Tensor | None = None):
         fakes = fakes.detach()
+        # Images at a level of detail's own resolution: penalties as at full resolution.
+        upscale = getattr(self.D, "img_resolution", reals.shape[-1]) // reals.shape[-1]
         if self.kind == "logistic-r1":
             use_r1 = self.r1_gamma > 0
             reals = reals.detach().requires_grad_(use_r1)
@@ -104,7 +116,7 @@ class DiscriminatorLoss(nn.Module):
             fake_scores = self.D(fakes).reshape(-1)
             per_sample = logistic_d_loss(real_scores, fake_scores)
             if use_r1:
-                penalty = r1_penalty(real_scores, reals)
+                penalty = r1_penalty(real_scores, reals, upscale)
                 per_sample = per_sample + penalty * (self.r1_gamma * 0.5)
             else:
                 penalty = torch.zeros_like(per_sample)
@@ -117,7 +129,7 @@ class DiscriminatorLoss(nn.Module):
                 raise ValueError("wgan-gp needs interpolation factors `mix` [N, 1, 1, 1]")
             mixed = (reals + (fakes - reals) * mix.to(reals)).requires_grad_(True)
             mixed_scores = self.D(mixed).reshape(-1)
-            penalty = gradient_penalty(mixed_scores, mixed, self.wgan_target)
+            penalty = gradient_penalty(mixed_scores, mixed, self.wgan_target, upscale)
             per_sample = per_sample + penalty * (self.wgan_lambda / self.wgan_target**2)
             per_sample = per_sample + real_scores.square() * self.wgan_epsilon
         loss = per_sample.mean()

@@ -14,7 +14,9 @@ Progressive growing: the `lod` buffer (0 = full resolution, log2(R)-2 = only 4x4
 is the official linear blend: at each resolution with level of detail l, img = lerp(toRGB(x),
 upscale(img_lower), clip(lod - l, 0, 1)); the result is nearest-upscaled to R x R. Layers that
 cannot affect the output at the current lod are skipped (same output, like the official
-'recursive' structure), so their toRGB layers get no gradient.
+'recursive' structure), so their toRGB layers get no gradient. With full_resolution=False the
+image stays at the level of detail's own resolution R / 2**floor(lod) (what training feeds the
+discriminator), without materialising the upscaled R x R tensor.
 """
 
 import dataclasses
@@ -38,10 +40,12 @@ from stylegan_core.layers import (
     NoiseInput,
     StyleMod,
     blur2d,
+    blur2d_,
     check_int,
     check_resolution,
     config_kwargs_from_dict,
     instance_norm,
+    instance_norm_modulate,
     lerp,
     nf,
     pixel_norm,
@@ -121,7 +125,40 @@ class LayerEpilogue(nn.Module):
         self.bias = Bias(channels)
         self.style = StyleMod(cfg.w_dim, channels) if cfg.use_styles else None
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,  # [N, C, H, W]
+        w: torch.Tensor,  # [N, w_dim] this layer's style input
+        noise: torch.Tensor | None,  # [N or 1, 1, H, W], or None for no noise
+        inplace: bool = False,  # x is a temporary the caller gives up (a conv output)
+    ) -> torch.Tensor:
+        """With inplace=False every step returns a new tensor (the plain definition). With
+        inplace=True the epilogue overwrites x: noise, bias and leaky ReLU always (their
+        backward needs neither x nor, for the ReLU, anything but its output), and when
+        nothing needs gradients also the normalisations and the modulation, fused into one
+        reduction and three passes. Above glibc's mmap threshold (32 MB) every fresh
+        full-size tensor is mapped, zero-filled page by page and unmapped again, so the
+        allocations, not the arithmetic, dominate the epilogue's cost."""
+        if not inplace:
+            return self._reference(x, w, noise)
+        if self.noise is not None and noise is not None:
+            x = self.noise(x, noise, inplace=True)
+        x = F.leaky_relu(self.bias(x, inplace=True), LRELU_SLOPE, inplace=True)
+        track = torch.is_grad_enabled() and (
+            x.requires_grad or w.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
+        if self.cfg.use_pixel_norm:
+            x = pixel_norm(x) if track else x.mul_(torch.rsqrt(x.square().mean(dim=1, keepdim=True) + 1e-8))
+        y_s, y_b = self.style.styles(w) if self.style is not None else (None, None)
+        if self.cfg.use_instance_norm:
+            return instance_norm_modulate(x, y_s, y_b, inplace=not track)
+        if y_s is None:
+            return x
+        if track:
+            return x * y_s[:, :, None, None] + y_b[:, :, None, None]
+        return x.mul_(y_s[:, :, None, None]).add_(y_b[:, :, None, None])
+
+    def _reference(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         if self.noise is not None and noise is not None:
             x = self.noise(x, noise)
         x = F.leaky_relu(self.bias(x), LRELU_SLOPE)
@@ -150,9 +187,9 @@ class SynthesisBlock(nn.Module):
     def forward(self, x, w0, w1, n0, n1):
         x = self.conv0(x)
         if self.blur:
-            x = blur2d(x)
-        x = self.epi0(x, w0, n0)
-        return self.epi1(self.conv1(x), w1, n1)
+            x = blur2d(x) if torch.is_grad_enabled() and x.requires_grad else blur2d_(x)
+        x = self.epi0(x, w0, n0, inplace=True)  # x is this block's own temporary
+        return self.epi1(self.conv1(x), w1, n1, inplace=True)
 
 
 class SynthesisNetwork(nn.Module):
@@ -243,6 +280,7 @@ class SynthesisNetwork(nn.Module):
         noise_mode: NoiseMode = "random",  # "random" | "const" | "none" | "given"
         noise: list[torch.Tensor] | None = None,  # noise_mode="given": [N, 1, h, w] per layer
         generator: torch.Generator | None = None,  # RNG for noise_mode="random" (torch default if None)
+        full_resolution: bool = True,  # False: [N, C, R/2**floor(lod), ...] without the final upscale
     ) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"synthesis network expects ws of shape [N, {self.num_ws}, "
@@ -260,8 +298,9 @@ class SynthesisNetwork(nn.Module):
             x = self.const.expand(n, -1, -1, -1)
         else:
             x = self.input_dense(ws[:, 0]).reshape(n, -1, 4, 4)
-        x = self.input_epi(x, style(0), noises[0])
-        x = self.conv4_epi(self.conv4(x), style(1), noises[1])
+        # The constant is a parameter (expanded, not copied): its epilogue must not write to it.
+        x = self.input_epi(x, style(0), noises[0], inplace=self.const is None)
+        x = self.conv4_epi(self.conv4(x), style(1), noises[1], inplace=True)
 
         lower = None  # [N, C, h, w] output of the level below the top, when it is blended in
         for res in range(3, top + 1):
@@ -272,4 +311,6 @@ class SynthesisNetwork(nn.Module):
         img = self.torgb[top - 2](x)
         if lower is not None:
             img = lerp(img, upscale2d(lower), t_top)  # official lerp_clip(new, old, lod - l)
-        return upscale2d(img, 2 ** k)  # [N, C, R, R]
+        # Training passes full_resolution=False: the nearest upscale to R x R adds nothing a
+        # discriminator at the same lod reads (it box-downscales right back).
+        return upscale2d(img, 2 ** k) if full_resolution else img  # [N, C, R, R]

@@ -36,6 +36,7 @@ from stylegan_core import distributed
 from stylegan_core.discriminator import Discriminator, fade_images_for_lod
 from stylegan_core.errors import ConfigError, DatasetError, NonFiniteError
 from stylegan_core.generator import Generator
+from stylegan_core.layers import downscale2d
 from stylegan_core.loss import DiscriminatorLoss, generator_loss
 from stylegan_core.schedule import (
     RUN_LENGTH_FIELDS,
@@ -69,17 +70,19 @@ class _GeneratorStep(nn.Module):
     (averaged over all processes so they stay identical), mixing regularisation, synthesis with
     fresh noise. Wrapped in DDP for the G step; called directly (no grad) for D's fakes."""
 
-    def __init__(self, G: Generator, rng: torch.Generator):
+    def __init__(self, G: Generator, rng: torch.Generator, full_resolution: bool = False):
         super().__init__()
         self.G = G
         self.rng = rng  # not a module: DDP passes it through untouched
+        self.full_resolution = full_resolution  # False: images at the lod's own resolution
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         ws = self.G.training_ws(z, self.rng, update_w_avg=False)  # [N, num_ws, w_dim]
         # Mixing keeps layer 0 from the first latents, so ws[:, 0] is the official w for w_avg.
         batch_avg = distributed.all_reduce_sum(ws[:, 0].detach().float().mean(dim=0)) / distributed.world_size()
         self.G.mapping.update_w_avg(batch_avg[None])
-        return self.G.synthesis(ws, noise_mode="random", generator=self.rng)  # [N, C, R, R]
+        return self.G.synthesis(ws, noise_mode="random", generator=self.rng,
+                                full_resolution=self.full_resolution)  # [N, C, r, r]
 
 
 class _RealStream:
@@ -105,14 +108,21 @@ class _RealStream:
         return torch.stack([self.dataset[i] for i in idx])  # uint8 [n, C, R, R]
 
 
-def process_reals(images: torch.Tensor, lod: float, mirror: bool, rng: torch.Generator) -> torch.Tensor:
+def process_reals(images: torch.Tensor, lod: float, mirror: bool, rng: torch.Generator,
+                  full_resolution: bool = True) -> torch.Tensor:
     """uint8 [N, C, R, R] -> float [-1, 1] as D sees them (official process_reals): dynamic range,
-    random horizontal flips (mask drawn from `rng` on the CPU), cross-fade to the current lod."""
-    x = images.float() * (2.0 / 255.0) - 1.0
+    random horizontal flips (mask drawn from `rng` on the CPU), cross-fade to the current lod.
+    full_resolution=False returns [N, C, R / 2**floor(lod), ...]: the box downscale comes first
+    (it commutes with the affine dynamic range and with the flips), so nothing else is done at R."""
+    if full_resolution:
+        x = images.float() * (2.0 / 255.0) - 1.0
+    else:
+        x = downscale2d(images.float(), 2 ** int(math.floor(lod))) * (2.0 / 255.0) - 1.0
+        lod -= math.floor(lod)
     if mirror:
         flip = (torch.rand(x.shape[0], generator=rng) < 0.5).to(x.device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    return fade_images_for_lod(x, lod)
+    return fade_images_for_lod(x, lod, full_resolution)
 
 
 def _rng_states(gens: dict[str, torch.Generator], device: torch.device) -> dict[str, torch.Tensor]:
@@ -211,7 +221,9 @@ def _train_minibatch(nets: dict, opts: dict, reals: _RealStream, gens: dict, sch
     G, D, world = nets["G"], nets["D"], distributed.world_size()
     local = sched.minibatch // world
     positions = range(nimg + distributed.rank(), nimg + sched.minibatch, world)
-    x = process_reals(reals.batch(positions).to(device), sched.lod, config.mirror, gens["augment"])
+    # At the lod's own resolution unless the generator step says otherwise (benchmarks compare).
+    full = nets["g_step"].full_resolution
+    x = process_reals(reals.batch(positions).to(device), sched.lod, config.mirror, gens["augment"], full)
     rng = gens["latents"]
 
     # D step: fakes without gradients (official: D_loss only updates D's variables).

@@ -96,6 +96,19 @@ def test_fade_images_for_lod():
     assert torch.allclose(fade_images_for_lod(x, 2.0), upscale2d(downscale2d(x, 4), 4))
 
 
+@pytest.mark.parametrize("lod", [0.0, 1.0, 1.5, 2.0])
+def test_images_at_the_lods_resolution_score_as_their_upscale(lod):
+    d = Discriminator(get_preset("F-test16").discriminator)
+    d.set_lod(lod)
+    k = 2 ** int(lod)
+    assert d.lod_resolution() == 16 // k
+    x = _img(4, res=16 // k)
+    assert torch.allclose(d(x), d(upscale2d(x, k)), atol=1e-5)
+    if k > 1:
+        with pytest.raises(ValueError, match=rf"\[N, 3, 16, 16\] or \[N, 3, {16 // k}, {16 // k}\]"):
+            d(_img(4, res=16 // (2 * k)))
+
+
 def test_blur_and_fused_flags():
     a = Discriminator(get_preset("A-test16").discriminator)
     assert all(b.conv1.fused and not b.blur for b in a.blocks)

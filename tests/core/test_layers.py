@@ -14,14 +14,17 @@ from stylegan_core.layers import (
     NoiseInput,
     StyleMod,
     blur2d,
+    blur2d_,
     check_resolution,
     downscale2d,
     init_parameters,
     instance_norm,
+    instance_norm_modulate,
     minibatch_stddev,
     nf,
     pixel_norm,
     upscale2d,
+    upscale_conv3x3,
     use_fused,
 )
 
@@ -56,26 +59,58 @@ def test_equalized_conv_runtime_scaling():
     assert torch.allclose(conv(x), ref, atol=1e-5)
 
 
-def test_fused_downscale_conv_equals_conv_then_box_downscale():
-    fused = _init(EqualizedConv2d(3, 5, 3, resample="down", fused=True, bias=False))
-    plain = EqualizedConv2d(3, 5, 3, resample="down", fused=False, bias=False)
-    plain.load_state_dict(fused.state_dict())
+def test_one_by_one_conv_is_a_per_image_matrix_product():
+    conv = _init(EqualizedConv2d(6, 3, 1, gain=1.0))
+    with torch.no_grad():
+        conv.bias.uniform_()
+    x = torch.randn(8, 6, 5, 5, generator=torch.Generator().manual_seed(4))
+    ref = F.conv2d(x, conv.effective_weight()) + conv.bias.reshape(1, -1, 1, 1)
+    out = conv(x)
+    assert torch.allclose(out, ref, atol=1e-6)
+    assert torch.equal(torch.cat([conv(x[:3]), conv(x[3:])]), out)  # independent of the batch
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_downscale_conv_equals_conv_then_box_downscale(fused):
+    # Both variants compute the stride-2 4x4 conv; the plain definition is conv then 2x2 mean.
+    conv = _init(EqualizedConv2d(3, 5, 3, resample="down", fused=fused, bias=False))
     x = torch.randn(2, 3, 8, 8)
-    assert fused(x).shape == (2, 5, 4, 4)
-    assert torch.allclose(fused(x), plain(x), atol=1e-5)
-    assert torch.allclose(plain(x), downscale2d(F.conv2d(x, plain.effective_weight(), padding=1)))
+    ref = downscale2d(F.conv2d(x, conv.effective_weight(), padding=1))
+    assert conv(x).shape == (2, 5, 4, 4)
+    assert torch.allclose(conv(x), ref, atol=1e-5)
 
 
 def test_fused_upscale_conv_is_transposed_conv_of_the_summed_kernel():
-    # The official fused op equals nearest upscale followed by the spatially flipped 3x3 kernel.
+    # The official fused op (a stride-2 transposed conv of the 4x4 summed kernel) equals nearest
+    # upscale followed by the spatially flipped 3x3 kernel.
     fused = _init(EqualizedConv2d(3, 5, 3, resample="up", fused=True, bias=False))
     x = torch.randn(2, 3, 6, 6)
     ref = F.conv2d(upscale2d(x), fused.effective_weight().flip(2, 3), padding=1)
+    w4 = F.pad(fused.effective_weight(), (1, 1, 1, 1))
+    w4 = w4[:, :, 1:, 1:] + w4[:, :, :-1, 1:] + w4[:, :, 1:, :-1] + w4[:, :, :-1, :-1]
+    official = F.conv_transpose2d(x, w4.transpose(0, 1), stride=2, padding=1)
     assert fused(x).shape == (2, 5, 12, 12)
-    assert torch.allclose(fused(x), ref, atol=1e-5)
+    assert torch.allclose(official, ref, atol=1e-5)
+    assert torch.allclose(fused(x), official, atol=1e-5)
     plain = EqualizedConv2d(3, 5, 3, resample="up", fused=False, bias=False)
     plain.load_state_dict(fused.state_dict())
-    assert torch.allclose(plain(x), F.conv2d(upscale2d(x), plain.effective_weight(), padding=1))
+    assert torch.allclose(plain(x), F.conv2d(upscale2d(x), plain.effective_weight(), padding=1), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7, 1), (1, 16, 8, 8, 8), (3, 4, 1, 1, 2)])
+def test_upscale_conv3x3_equals_upscale_then_conv(shape):
+    n, c_in, h, w, c_out = shape
+    g = torch.Generator().manual_seed(3)
+    x, weight = torch.randn(n, c_in, h, w, generator=g), torch.randn(c_out, c_in, 3, 3, generator=g)
+    ref = F.conv2d(upscale2d(x), weight, padding=1)
+    out = upscale_conv3x3(x, weight)
+    assert out.shape == ref.shape and out.is_contiguous()
+    assert torch.allclose(out, ref, atol=1e-5, rtol=1e-5)
+    # Gradients flow through the phase kernels to x and the 3x3 weight.
+    x.requires_grad_(True), weight.requires_grad_(True)
+    gx, gw = torch.autograd.grad((upscale_conv3x3(x, weight) * ref).sum(), (x, weight))
+    rx, rw = torch.autograd.grad((F.conv2d(upscale2d(x), weight, padding=1) * ref).sum(), (x, weight))
+    assert torch.allclose(gx, rx, atol=1e-5 * rx.abs().max()) and torch.allclose(gw, rw, atol=1e-5 * rw.abs().max())
 
 
 def test_use_fused_auto_threshold_is_128():
@@ -96,6 +131,15 @@ def test_blur_is_normalised_binomial():
     assert torch.allclose(blur2d(const)[0, 0, 1:-1, 1:-1], torch.full((4, 4), 3.0))
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 7, 7), (2, 3, 1, 5), (1, 1, 4, 2)])
+def test_blur_in_place_equals_depthwise_blur(shape):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    ref = blur2d(x)
+    out = blur2d_(x)
+    assert out is x
+    assert torch.allclose(out, ref, atol=1e-6)
+
+
 def test_upscale_and_downscale():
     x = torch.arange(4.0).reshape(1, 1, 2, 2)
     up = upscale2d(x)
@@ -112,6 +156,28 @@ def test_pixel_norm_and_instance_norm():
     i = instance_norm(x)
     assert torch.allclose(i.mean(dim=(2, 3)), torch.zeros(3, 8), atol=1e-5)
     assert torch.allclose(i.square().mean(dim=(2, 3)), torch.ones(3, 8), atol=1e-4)
+
+
+@pytest.mark.parametrize("styled", [True, False])
+def test_instance_norm_modulate_equals_norm_then_style(styled):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 8, 5, 5, generator=g) * 3 + 1.5
+    scale, shift = (torch.randn(3, 8, generator=g), torch.randn(3, 8, generator=g)) if styled else (None, None)
+    ref = instance_norm(x)
+    if styled:
+        ref = ref * scale[:, :, None, None] + shift[:, :, None, None]
+    out = instance_norm_modulate(x, scale, shift)
+    assert torch.allclose(out, ref, atol=1e-5) and not torch.equal(x, out)
+    y = x.clone()
+    assert instance_norm_modulate(y, scale, shift, inplace=True) is y
+    assert torch.allclose(y, ref, atol=1e-5)
+
+
+def test_instance_norm_modulate_is_accurate_on_large_planes():
+    # A 1024x1024 plane: a single float32 accumulator over 1M squares drifts by ~2e-5.
+    x = F.leaky_relu(torch.randn(1, 2, 1024, 1024, generator=torch.Generator().manual_seed(5)) + 0.3, 0.2)
+    exact = instance_norm(x.double())
+    assert torch.allclose(instance_norm_modulate(x, None, None).double(), exact, rtol=0, atol=1e-6)
 
 
 def test_noise_input_starts_as_identity_and_scales_per_channel():

@@ -1,13 +1,23 @@
 """Tests for stylegan_core.synthesis: shapes and num_ws, noise modes, traditional input,
 progressive-growing (lod) semantics, config validation."""
 
+import copy
 import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from stylegan_core.errors import ConfigError
-from stylegan_core.layers import NoiseInput, init_parameters, lerp, upscale2d
+from stylegan_core.layers import (
+    NoiseInput,
+    blur2d,
+    init_parameters,
+    instance_norm,
+    lerp,
+    pixel_norm,
+    upscale2d,
+)
 from stylegan_core.synthesis import SynthesisConfig, SynthesisNetwork
 
 TINY = dict(w_dim=8, fmap_base=64, fmap_max=16)
@@ -162,3 +172,96 @@ def test_config_errors_and_round_trip():
     assert SynthesisConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['use_blur'\]"):
         SynthesisConfig.from_dict({"use_blur": True})
+
+
+def _plain_synthesis(net, ws, noise):
+    """The synthesis network written out with the plain ops of its definition (every step a new
+    tensor: upscale then conv, depthwise blur, instance norm then AdaIN), at lod 0."""
+
+    def epilogue(epi, x, i):
+        if epi.noise is not None:
+            x = x + noise[i] * epi.noise.weight.reshape(1, -1, 1, 1)
+        x = F.leaky_relu(x + epi.bias.bias.reshape(1, -1, 1, 1), 0.2)
+        if net.config.use_pixel_norm:
+            x = pixel_norm(x)
+        if net.config.use_instance_norm:
+            x = instance_norm(x)
+        if epi.style is not None:
+            style = F.linear(ws[:, i], epi.style.affine.effective_weight(), epi.style.affine.bias)
+            y_s, y_b = style.chunk(2, dim=1)
+            x = x * y_s[:, :, None, None] + y_b[:, :, None, None]
+        return x
+
+    n = ws.shape[0]
+    if net.const is not None:
+        x = net.const.expand(n, -1, -1, -1)
+    else:
+        x = F.linear(ws[:, 0], net.input_dense.effective_weight()).reshape(n, -1, 4, 4)
+    x = epilogue(net.input_epi, x, 0)
+    x = epilogue(net.conv4_epi, F.conv2d(x, net.conv4.effective_weight(), padding=1), 1)
+    for j, block in enumerate(net.blocks):
+        w0 = block.conv0.effective_weight()
+        x = F.conv2d(upscale2d(x), w0.flip(2, 3) if block.conv0.fused else w0, padding=1)
+        x = epilogue(block.epi0, blur2d(x) if block.blur else x, 2 * j + 2)
+        x = epilogue(block.epi1, F.conv2d(x, block.conv1.effective_weight(), padding=1), 2 * j + 3)
+    rgb = net.torgb[-1]
+    return F.conv2d(x, rgb.effective_weight()) + rgb.bias.reshape(1, -1, 1, 1)
+
+
+@pytest.mark.parametrize("kw", [dict(fused_scale="never"), dict(fused_scale="always"),
+                                dict(const_input=False, use_styles=False, use_noise=False,
+                                     use_pixel_norm=True, use_instance_norm=False)],
+                         ids=["F", "F-fused", "traditional"])
+def test_fast_paths_equal_the_plain_definition(kw):
+    """The allocation-lean forward (in-place epilogue without gradients, the tracked epilogue
+    with them) equals the plain definition: outputs and every parameter's gradient."""
+    net = _net(32, **kw)
+    ws = _ws(net, 3)
+    noise = [torch.randn(3, 1, h, w, generator=torch.Generator().manual_seed(i))
+             for i, (h, w) in enumerate(net.noise_shapes)]
+    ref = _plain_synthesis(net, ws, noise)
+    with torch.no_grad():  # the plain definition in float64: the exact value to compare with
+        exact = _plain_synthesis(copy.deepcopy(net).double(), ws.double(), [t.double() for t in noise])
+    # Within 1e-6 of the output's scale, or (for the badly conditioned traditional network)
+    # no further from the exact value than the plain float32 computation is.
+    tol = max(1e-6 * exact.abs().max(), 2 * (ref.double() - exact).abs().max())
+    with torch.no_grad():
+        fast = net(ws, noise_mode="given", noise=noise)
+    assert (fast.double() - exact).abs().max() <= tol
+    tracked = net(ws, noise_mode="given", noise=noise)
+    assert (tracked.double() - exact).abs().max() <= tol
+    g = torch.randn(ref.shape, generator=torch.Generator().manual_seed(7))
+    params = [p for p in net.parameters()]
+    ref_grads = torch.autograd.grad((ref * g).sum(), params, allow_unused=True)
+    grads = torch.autograd.grad((tracked * g).sum(), params, allow_unused=True)
+    for (name, _), a, b in zip(net.named_parameters(), grads, ref_grads):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * b.abs().max()), name
+    # The constant input is read, never written.
+    if net.const is not None:
+        assert torch.equal(net.const, torch.ones_like(net.const))
+
+
+def test_batch_size_does_not_change_images():
+    net = _net(32)
+    ws = _ws(net, 4)
+    noise = [torch.randn(4, 1, h, w, generator=torch.Generator().manual_seed(i))
+             for i, (h, w) in enumerate(net.noise_shapes)]
+    with torch.no_grad():
+        whole = net(ws, noise_mode="given", noise=noise)
+        parts = torch.cat([net(ws[i:i + 1], noise_mode="given", noise=[t[i:i + 1] for t in noise])
+                           for i in range(4)])
+    assert torch.allclose(whole, parts, atol=1e-6 * whole.abs().max())
+
+
+@pytest.mark.parametrize("lod", [0.0, 1.0, 0.5, 1.75])
+def test_images_at_the_lods_resolution_are_the_full_ones_before_upscaling(lod):
+    net = _net(16)
+    net.set_lod(lod)
+    ws = _ws(net, 2)
+    full = net(ws, noise_mode="const")
+    own = net(ws, noise_mode="const", full_resolution=False)
+    k = 2 ** int(lod)
+    assert own.shape == (2, 3, 16 // k, 16 // k)
+    assert torch.equal(upscale2d(own, k), full)

@@ -9,6 +9,8 @@ import torch
 from stylegan_core import checkpoint as ck
 from stylegan_core import training
 from stylegan_core.errors import ConfigError, DatasetError, NonFiniteError
+from stylegan_core.layers import upscale2d
+from stylegan_core.loss import DiscriminatorLoss, generator_loss
 from stylegan_core.presets import get_preset
 from stylegan_core.schedule import training_config
 
@@ -103,6 +105,47 @@ def test_process_reals_fades_and_mirrors():
     assert torch.allclose(low[0, 0, :2, :2], f[0, 0, :2, :2].mean().expand(2, 2))
     mid = training.process_reals(x, 0.5, False, gen)
     assert torch.allclose(mid, (f + low) / 2, atol=1e-6)
+
+
+def test_process_reals_at_the_lods_resolution_is_the_full_one_downscaled():
+    x = MemDataset(n=4).images
+    for lod in (0.0, 1.0, 1.5, 2.0):
+        full = training.process_reals(x, lod, True, torch.Generator().manual_seed(3))
+        own = training.process_reals(x, lod, True, torch.Generator().manual_seed(3), full_resolution=False)
+        k = 2 ** math.floor(lod)
+        assert own.shape == (4, 3, 16 // k, 16 // k)
+        assert torch.allclose(upscale2d(own, k), full, atol=1e-6)
+
+
+@pytest.mark.parametrize("lod", [1.0, 1.5, 0.25])
+@pytest.mark.parametrize("preset", ["F-test16", "A-test16"])  # logistic + R1, WGAN-GP
+def test_training_at_the_lods_resolution_equals_full_resolution(preset, lod):
+    """D's loss, the penalty, D's and G's gradients: the same whether the images travel at the
+    level of detail's own resolution or nearest-upscaled to the full one."""
+    p, cfg = get_preset(preset), _cfg(1)
+    nets, _ = training._build(p, cfg, torch.device("cpu"), rank=0)
+    G, D = nets["G"], nets["D"]
+    G.synthesis.set_lod(lod), D.set_lod(lod)
+    d_loss = DiscriminatorLoss(D, p.loss, cfg.r1_gamma)
+    ws = G.mapping(torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(1)))
+    mix = torch.rand(8, 1, 1, 1, generator=torch.Generator().manual_seed(2))
+    out = {}
+    for full in (True, False):
+        reals = training.process_reals(MemDataset(n=8).images, lod, True, torch.Generator().manual_seed(4), full)
+        loss, stats = d_loss(reals, G.synthesis(ws.detach(), noise_mode="const", full_resolution=full), mix)
+        d_grads = torch.autograd.grad(loss, list(D.parameters()), allow_unused=True)
+        g_loss = generator_loss(p.loss, D(G.synthesis(ws.detach(), noise_mode="const", full_resolution=full)))
+        g_params = list(G.synthesis.parameters())
+        g_grads = torch.autograd.grad(g_loss, g_params, allow_unused=True)
+        out[full] = (stats, d_grads, g_loss.detach(), g_grads)
+    (s_full, d_full, g_full, gg_full), (s_own, d_own, g_own, gg_own) = out[True], out[False]
+    assert s_full[2] > 0  # the penalty is measured
+    assert torch.allclose(s_own, s_full, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(g_own, g_full, rtol=1e-5, atol=1e-6)
+    for a, b in zip(d_own + gg_own, d_full + gg_full):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * b.abs().max() + 1e-12)
 
 
 def test_ema_update_follows_half_life():

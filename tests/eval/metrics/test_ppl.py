@@ -347,6 +347,7 @@ def test_one_and_two_torchrun_processes_agree(torch_home, tmp_path):
     one = compute_ppl(tiny_generator(), save_dists=tmp_path / "one.npy", **TORCHRUN_KWARGS)
     assert one.extras["processes"] == 1
     # Same samples; only float32 rounding may differ (kernels depend on the batch composition,
-    # and dividing by eps^2 turns last-bit image differences into ~1e-4 relative).
-    np.testing.assert_allclose(np.load(tmp_path / "one.npy"), np.load(str(out) + ".npy"), rtol=1e-3)
+    # and dividing by eps^2 turns last-bit image differences into ~1e-4 relative, up to ~1e-3
+    # for a sample that is alone in its batch on one side).
+    np.testing.assert_allclose(np.load(tmp_path / "one.npy"), np.load(str(out) + ".npy"), rtol=2e-3)
     assert one.value == pytest.approx(two["value"], rel=1e-4)
