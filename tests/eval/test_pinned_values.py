@@ -50,7 +50,11 @@ def test_ppl(files, torch_home, capsys):
     for space, sampling in (("w", "end"), ("z", "full")):
         rec = _json(capsys, ["ppl", "--ckpt", str(ckpt), "--space", space, "--sampling", sampling, "--num-samples", "10",
                              "--batch", "4", "--no-crop", "--seed", "7", "--substitute-weights"])
-        assert rec["value"] == pytest.approx(PINNED[rec["metric"]], rel=1e-5)
+        # PPL divides image differences by eps**2 = 1e-8, so the last float32 bit of the generator's
+        # arithmetic shows: on this 10-pair mean the code before the move already varied by 2.3e-4
+        # with the batch size alone (23.0005 / 23.0040 / 23.0059 at batch 4 / 1 / 3), and the
+        # allocation-lean generator stays inside that spread (22.9957 / 23.0027 / 23.0016).
+        assert rec["value"] == pytest.approx(PINNED[rec["metric"]], rel=5e-4)
 
 
 def test_fid(files, tmp_path, monkeypatch, capsys):
