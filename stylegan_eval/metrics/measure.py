@@ -63,7 +63,8 @@ def _check_inputs(protocols: list[Protocol], inputs: MeasureInputs) -> None:
         raise ConfigError(f"{', '.join(need_data)} compare with real images: give the dataset with --data")
     need_classifier = [p.name for p in protocols if p.kind in LATENT_KINDS]
     if need_classifier and inputs.classifier is None:
-        raise ConfigError(f"{', '.join(need_classifier)} label images with attribute classifiers: give --classifier FILE")
+        raise ConfigError(f"{', '.join(need_classifier)}: the images are labelled by attribute classifiers; "
+                          "give --classifier FILE")
 
 
 def measure(protocols: list[Protocol], options: MetricOptions, inputs: MeasureInputs = MeasureInputs()) -> list[MetricResult]:

@@ -58,8 +58,10 @@ class Protocol:
         """The same protocol on n generated samples (None: unchanged)."""
         if n is None or n == self.num_samples:
             return self
-        if n < 2:
-            raise ConfigError(f"--num-samples must be at least 2, got {n}")
+        minimum = 4 if self.kind == "disentanglement" else 2  # DCI/SAP need a train and a test split
+        if n < minimum:
+            raise ConfigError(f"--num-samples must be at least {minimum}" + (f" for {self.name}" if minimum > 2 else "")
+                              + f", got {n}")
         return dataclasses.replace(self, config=dataclasses.replace(self.config, num_samples=n),
                                    protocol_num_samples=self.protocol_num_samples or self.num_samples)
 
