@@ -18,7 +18,7 @@ EPILOG = """examples:
   stylegan-eval measure --ckpt runs/F-cpu32 --metrics fid50k,kid50k --data data/synth32/images --num-samples 2000
 
   # separability and DCI/MIG/SAP in Z, W and StyleSpace from one pass (each image made and classified once)
-  stylegan-eval measure --ckpt runs/F-cpu32 --metrics ppl_wend,ls,dci,mig,sap --spaces z,w,s \
+  stylegan-eval measure --ckpt runs/F-cpu32 --metrics ppl_wend,ls,dci,mig,sap --spaces z,w,s \\
       --classifier classifiers/synth32.pt --jobs 2 --results results.jsonl
 
   # several GPUs share the samples (the values do not depend on their number)
