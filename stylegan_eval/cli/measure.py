@@ -121,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         for r in records:
             print(summary(r))
+        dropped = sorted({n for r in records if r.metric.startswith(("dci_", "mig_", "sap_"))
+                          for n in r.extras.get("excluded_factors", [])})
+        if dropped:
+            print(f"note: dci/mig/sap left out attributes with a single class: {', '.join(dropped)}")
     subs = sorted({f"{r.feature_network.name} ({r.feature_network.weights})" for r in records
                    if r.feature_network is not None and r.feature_network.substitute})
     if subs:
