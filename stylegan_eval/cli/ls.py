@@ -83,6 +83,19 @@ def _load_classifier(paths: list[str], device):
     return load_official_classifiers(paths, device=device)
 
 
+def load_classifier_option(paths: list[str], device, batch: int):
+    """The classifier of --classifier (a project file, or official pickles), refused when --batch
+    would split its minibatch-stddev groups (the value would then depend on the batch size)."""
+    from stylegan_core.errors import ConfigError
+
+    classifier = _load_classifier(paths, device)
+    group = getattr(classifier, "group_size", 1)
+    if group > 1 and batch % group:
+        raise ConfigError(f"--batch {batch}: the classifiers' minibatch-stddev groups hold {group} samples; "
+                          f"use a multiple of {group} so the value does not depend on the batch size")
+    return classifier
+
+
 def run(args: argparse.Namespace) -> int:
     from stylegan_core import distributed
     from stylegan_core.errors import ConfigError
@@ -96,11 +109,7 @@ def run(args: argparse.Namespace) -> int:
     device = distributed.default_device(args.device)
     distributed.init(device)
     gen = load_generator_option(args, device)
-    classifier = _load_classifier(args.classifier, device)
-    group = getattr(classifier, "group_size", 1)
-    if group > 1 and args.batch % group:
-        raise ConfigError(f"--batch {args.batch}: the classifiers' minibatch-stddev groups hold {group} samples; "
-                          f"use a multiple of {group} so the value does not depend on the batch size")
+    classifier = load_classifier_option(args.classifier, device, args.batch)
     records = compute_separability(
         gen.G,
         classifier,

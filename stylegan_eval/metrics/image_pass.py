@@ -1,7 +1,8 @@
 """One pass over generated samples 0..n-1 that serves every image metric at once.
 
 FID, KID and precision/recall measure the same images (sample i from (seed, i): its latent, its
-noise), and separability classifies those same images; generating them once per metric would
+noise), and separability and DCI/MIG/SAP classify those same images (with their z, w and
+StyleSpace s); generating them once per metric would
 multiply the most expensive step. `image_pass` generates each sample once, and hands each batch
 to every consumer that needs it; a batch computes each feature network at most once, so FID and
 KID share their Inception features.
@@ -135,6 +136,34 @@ class LatentsAndProbs:
         classifiers' probability of "present" is softmax([l, -l])[0] = sigmoid(2 l)."""
         z, w, logits = (torch.cat(c) for c in self._chunks)
         return z, w, torch.sigmoid(2.0 * logits.double())
+
+
+class StyleScales:
+    """StyleSpace S (stylegan_core.stylespace.style_scales) of the ws each image was generated
+    from, float32 in index order on every rank; computed beside the image, so DCI/MIG/SAP in S
+    share the pass that separability and the image metrics use."""
+
+    def __init__(self, synthesis: torch.nn.Module, num: int, device):
+        from stylegan_core.stylespace import stylespace_dim
+
+        self.synthesis, self.num, self.device = synthesis, num, torch.device(device)
+        self.dim = stylespace_dim(synthesis)  # a generator without styles fails here, before the pass
+        self._local: list[torch.Tensor] = []
+        self._chunks: list[torch.Tensor] = []
+
+    def update(self, batch: Batch, rows: slice) -> None:
+        from stylegan_core.stylespace import style_scales
+
+        self._local.append(style_scales(self.synthesis, batch.ws[rows]).float())
+
+    def end_chunk(self, chunk_size: int) -> None:
+        local = torch.cat(self._local).to(self.device) if self._local else torch.empty((0, self.dim), device=self.device)
+        self._chunks.append(distributed.gather_by_index(local, chunk_size))  # CPU, index order
+        self._local = []
+
+    def result(self) -> torch.Tensor:
+        """s [N, dim] float32 on the CPU."""
+        return torch.cat(self._chunks) if self._chunks else torch.zeros((0, self.dim))
 
 
 @torch.no_grad()

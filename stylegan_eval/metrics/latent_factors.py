@@ -1,26 +1,32 @@
 """DCI, MIG and SAP of a generator's latent spaces Z, W and StyleSpace S, with attribute classifiers
 as the ground-truth factors.
 
-Sampling is linear separability's (stylegan_eval.metrics.separability.sample_latents_and_probs): sample i
-has z from (seed, 0, i), per-layer noise from (seed, 1, i), w = mapping(z) without truncation,
-the image area-downsampled to the classifier's resolution, and p = sigmoid(2 logit) per attribute.
-Then:
-- S = the concatenated style scales A_i(w) of every layer (stylegan_core.stylespace); without
-  truncation or mixing every layer gets the same w, so S is computed from w;
+Sampling is linear separability's, in the same pass over the generated images
+(stylegan_eval.metrics.image_pass, which `stylegan-eval measure` shares between ls and these
+scores): sample i has z from (seed, 0, i), per-layer noise from (seed, 1, i), w = mapping(z)
+without truncation, the image area-downsampled to the classifier's resolution, and
+p = sigmoid(2 logit) per attribute. Then:
+- S = the concatenated style scales A_i(w) of every layer (stylegan_core.stylespace), computed
+  beside each image from the ws it was generated with;
 - factors = the classifier's LABELS, present = p >= 0.5 (the argmax of [p, 1 - p], as LS): all
   three scores are defined for discrete factors; probabilities are not used;
-- one sample set of N for every score: DCI and SAP split it into train and test rows by a seeded
-  permutation in their protocol's proportion (10,000 : 5,000), MIG bins all N;
+- one sample set for every score, each score taking its first N (its protocol's count, or the
+  count asked for): DCI and SAP split them into train and test rows by a seeded permutation in
+  their protocol's proportion (10,000 : 5,000 of 15,000), MIG bins all N (10,000, as
+  disentanglement_lib's MIG);
 - an attribute whose labels have a single class (in the training split for DCI/SAP, in all
   samples for MIG) cannot be measured: it is dropped from that score and listed in
   `excluded_factors`.
 
-Under torchrun every rank samples and classifies its share of the indices; rank 0 fits and
-returns the records, other ranks return an empty list.
+`measure_disentanglement(options, config, classifier)` follows the metric contract (typed
+`DisentanglementExtras`, records made by `Provenance`); the registry names its protocols dci,
+dci_lasso, mig and sap. Under torchrun every rank samples and classifies its share of the
+indices; rank 0 fits and returns the results, other ranks return an empty list.
 """
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,8 +48,11 @@ from stylegan_eval.metrics.disentanglement import (
     sap,
     split_indices,
 )
-from stylegan_eval.records import FeatureNetwork, ResultRecord, file_sha256
-from stylegan_eval.metrics.separability import labels_from_probs, sample_latents_and_probs
+from stylegan_eval.metrics.image_pass import LatentsAndProbs, StyleScales, generated_loader, run_pass
+from stylegan_eval.metrics.options import MetricOptions
+from stylegan_eval.metrics.separability import check_classifier, labels_from_probs
+from stylegan_eval.provenance import MetricResult, Provenance
+from stylegan_eval.records import FeatureNetwork, ResultRecord
 
 LatentSpace = Literal["z", "w", "s"]
 SPACES: tuple[LatentSpace, ...] = ("z", "w", "s")
@@ -93,16 +102,18 @@ def sample_spaces_and_labels(
     spaces: tuple[LatentSpace, ...] = SPACES,
     progress: bool = True,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """{space: latents [N, D] float32} and labels int64 [N, A] (present = p >= 0.5), on every rank."""
-    z, w, probs = sample_latents_and_probs(G, classifier, num_samples, batch_size, seed, device, progress)
-    out = {}
-    if "z" in spaces:
-        out["z"] = z.numpy()
-    if "w" in spaces:
-        out["w"] = w.numpy()
-    if "s" in spaces:
-        parts = [style_scales(G.synthesis, w[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(w), batch_size)]
-        out["s"] = torch.cat(parts).numpy()
+    """{space: latents [N, D] float32} and labels int64 [N, A] (present = p >= 0.5), on every rank:
+    one pass over the generated images (stylegan_eval.metrics.image_pass), S computed beside each
+    image from the ws it was generated with."""
+    check_classifier(G, classifier)
+    G = G.to(device).eval()
+    classifier = classifier.to(device).eval()
+    latents = LatentsAndProbs(classifier, num_samples, G.z_dim, G.w_dim, device)
+    styles = StyleScales(G.synthesis, num_samples, device) if "s" in spaces else None
+    run_pass(num_samples, generated_loader(G, seed, device), [latents, *([styles] if styles else [])], batch_size,
+             desc="disentanglement sampling", progress=progress)
+    z, w, probs = latents.result()
+    out = {"z": z.numpy(), "w": w.numpy(), **({"s": styles.result().numpy()} if styles else {})}
     return {s: out[s] for s in spaces}, labels_from_probs(probs.numpy())
 
 
@@ -151,73 +162,127 @@ def score_space(
     return r.score, DisentanglementExtras(**common, per_factor=r.per_factor.tolist(), top_codes=r.top_codes.tolist())
 
 
+@dataclass(frozen=True)
+class DisentanglementConfig:
+    """One score in some latent spaces: a named protocol of stylegan_eval.metrics.registry
+    ("dci", "dci_lasso", "mig", "sap"). Records "<score>_<space>", e.g. "dci_s"."""
+
+    constants: DisentanglementProtocol  # the score and its constants (regressor, bins, C, train:test proportion)
+    spaces: tuple[LatentSpace, ...] = SPACES
+    num_samples: int = 15_000  # generated samples 0..n-1; DCI and SAP split them train:test as `constants`
+    n_jobs: int = 1  # fits at once on rank 0 (processes); does not change the value
+
+    def __post_init__(self):
+        if not self.spaces or len(set(self.spaces)) != len(self.spaces) or not set(self.spaces) <= set(SPACES):
+            raise DisentanglementError(f"spaces must be distinct names from {SPACES}, got {self.spaces}")
+        if self.num_samples < 4:
+            raise DisentanglementError(f"num_samples must be at least 4, got {self.num_samples}")
+        if self.n_jobs < 1:
+            raise DisentanglementError(f"n_jobs must be >= 1, got {self.n_jobs}")
+
+    @staticmethod
+    def of(score: ScoreName, regressor: Regressor = "gbt", spaces: tuple[LatentSpace, ...] = SPACES,
+           num_samples: int | None = None, n_jobs: int = 1) -> "DisentanglementConfig":
+        """The protocol's constants for `score` (DCI with `regressor`); num_samples None: the
+        protocol's (DCI, SAP: 15,000 = 10,000 + 5,000; MIG: 10,000, as disentanglement_lib)."""
+        if score not in SCORES:
+            raise DisentanglementError(f"scores must be distinct names from {SCORES}, got {score!r}")
+        if regressor not in REGRESSORS:
+            raise DisentanglementError(f"dci_regressor must be one of {REGRESSORS}, got {regressor!r}")
+        constants = PROTOCOLS["dci_lasso" if score == "dci" and regressor == "lasso" else score]
+        return DisentanglementConfig(constants, tuple(spaces), constants.num_samples if num_samples is None else num_samples,
+                                     n_jobs)
+
+
+def _classifier_network(classifier) -> FeatureNetwork:
+    return FeatureNetwork(
+        name=f"attribute-classifier-{classifier.resolution}px",
+        weights=getattr(classifier, "source", None) or "in-memory",
+        substitute=False,
+        sha256=getattr(classifier, "sha256", None),
+    )
+
+
+def disentanglement_results(options: MetricOptions, config: DisentanglementConfig, classifier: torch.nn.Module,
+                            latents: dict[str, np.ndarray], labels: np.ndarray, sample_time_s: float) -> list[MetricResult]:
+    """Score sampled latents {space: [M, D]} against the classifier's labels [M, A] (0/1, present =
+    p >= 0.5; M >= num_samples, the first num_samples rows are used): one result per space. The fits run on rank 0; other
+    ranks return an empty list. `sample_time_s`: this score's share of the sampling time."""
+    if not distributed.is_main():
+        return []
+    n, proto, names = config.num_samples, config.constants, list(classifier.attribute_names)
+    labels = np.asarray(labels)[:n]
+    out = []
+    for space in config.spaces:
+        t1 = time.time()
+        value, extras = score_space(proto.name, latents[space][:n], labels, names, proto, space, options.seed, config.n_jobs)
+        params = {"space": space, "score": proto.name, "attributes": names,
+                  "factors": "classifier labels, present = sigmoid(2 logit) >= 0.5",
+                  "classifier_resolution": classifier.resolution, "w_layer": 0 if space == "w" else None,
+                  "noise": "per-sample random (seed, 1, i)", "device": options.device.type}
+        if proto.name == "dci":
+            params.update(regressor=proto.regressor, gbt=f"{proto.gbt_estimators} trees, depth {proto.gbt_depth}, "
+                          f"lr {proto.gbt_learning_rate}", lasso_c=proto.lasso_c)
+        elif proto.name == "mig":
+            params.update(num_bins=proto.num_bins)
+        else:
+            params.update(svm=f"LinearSVC(C={proto.svm_c}, class_weight='balanced', random_state=0) per code")
+        out.append(MetricResult(f"{proto.name}_{space}", float(value), params, n, options.seed,
+                                _classifier_network(classifier), sample_time_s / len(config.spaces) + time.time() - t1,
+                                extras))
+    return out
+
+
+def measure_disentanglement(options: MetricOptions, config: DisentanglementConfig | Sequence[DisentanglementConfig],
+                            classifier: torch.nn.Module) -> list[MetricResult]:
+    """DCI, MIG or SAP of options.G's latent spaces with an AttributeClassifier's labels as factors.
+
+    Several configs share one sample set (samples 0..max n - 1; each score takes its first n):
+    one result per config and space, in config order. Under torchrun every rank samples its
+    share; rank 0 fits and returns the results, other ranks an empty list.
+    """
+    configs = [config] if isinstance(config, DisentanglementConfig) else list(config)
+    if not configs:
+        raise DisentanglementError("no disentanglement score requested")
+    spaces = tuple(s for s in SPACES if any(s in c.spaces for c in configs))
+    t0 = time.time()
+    latents, labels = sample_spaces_and_labels(options.G, classifier, max(c.num_samples for c in configs),
+                                               options.batch_size, options.seed, options.device, spaces, options.progress)
+    share = (time.time() - t0) / len(configs)
+    return [r for c in configs for r in disentanglement_results(options, c, classifier, latents, labels, share)]
+
+
 def compute_disentanglement(
-    G: torch.nn.Module,  # generator interface of DESIGN.md
+    G: torch.nn.Module,  # honours stylegan_core.GeneratorInterface
     classifier: torch.nn.Module,  # AttributeClassifier (stylegan_eval.classifier)
     spaces: tuple[LatentSpace, ...] = SPACES,
     scores: tuple[ScoreName, ...] = SCORES,
-    num_samples: int | None = None,  # None = the protocols' 15,000 (10,000 train + 5,000 test)
+    num_samples: int | None = None,  # None = each score's protocol count (DCI, SAP 15,000; MIG 10,000)
     dci_regressor: Regressor = "gbt",  # "gbt" (disentanglement_lib) | "lasso" (for S at scale)
     batch_size: int = 64,  # per rank; the result does not depend on it
     seed: int = 0,  # samples (seed, i) and the train/test split
     device: str | torch.device = "cpu",
     n_jobs: int = 1,  # fits at once on rank 0 (processes)
     model: str = "generator",
-    checkpoint: str | None = None,
+    checkpoint: str | None = None,  # the file G came from, for the records (hashed once)
     preset: str | None = None,
     progress: bool = True,
 ) -> list[ResultRecord]:
-    """Records "<score>_<space>" (e.g. "dci_s", "mig_w") for every requested space and score, in
-    space-major order. DCI's value is the disentanglement (completeness and informativeness in
-    extras); MIG's and SAP's are the mean top-two gaps."""
+    """`measure_disentanglement` with keyword arguments: records "<score>_<space>" (e.g. "dci_s",
+    "mig_w") for every requested space and score, in space-major order, from one sample set. DCI's
+    value is the disentanglement (completeness and informativeness in extras); MIG's and SAP's are
+    the mean top-two gaps. Rank 0 returns the records, other ranks an empty list."""
     if not spaces or len(set(spaces)) != len(spaces) or not set(spaces) <= set(SPACES):
         raise DisentanglementError(f"spaces must be distinct names from {SPACES}, got {spaces}")
     if not scores or len(set(scores)) != len(scores) or not set(scores) <= set(SCORES):
         raise DisentanglementError(f"scores must be distinct names from {SCORES}, got {scores}")
-    if dci_regressor not in REGRESSORS:
-        raise DisentanglementError(f"dci_regressor must be one of {REGRESSORS}, got {dci_regressor!r}")
-    protocols = {s: PROTOCOLS["dci_lasso" if s == "dci" and dci_regressor == "lasso" else s] for s in scores}
-    n = max(p.num_samples for p in protocols.values()) if num_samples is None else num_samples
-    if n < 4:
-        raise DisentanglementError(f"num_samples must be at least 4, got {n}")
-    if batch_size < 1 or n_jobs < 1:
-        raise DisentanglementError(f"batch_size and n_jobs must be >= 1, got {batch_size} and {n_jobs}")
+    if batch_size < 1:
+        raise DisentanglementError(f"batch_size must be >= 1, got {batch_size}")
+    configs = [DisentanglementConfig.of(s, dci_regressor, tuple(spaces), num_samples, n_jobs) for s in scores]
     if "s" in spaces:
-        stylespace_dim(G.synthesis)  # a generator without styles fails here, before sampling
-    device = torch.device(device)
-    t0 = time.time()
-    latents, labels = sample_spaces_and_labels(G, classifier, n, batch_size, seed, device, spaces, progress)
-    if not distributed.is_main():
-        return []
-    names = list(classifier.attribute_names)
-    fn = FeatureNetwork(
-        name=f"attribute-classifier-{classifier.resolution}px",
-        weights=getattr(classifier, "source", None) or "in-memory",
-        substitute=False,
-        sha256=getattr(classifier, "sha256", None),
-    )
-    sha = file_sha256(checkpoint) if checkpoint is not None else None
-    sample_time = time.time() - t0
-    records = []
-    for space in spaces:
-        for score in scores:
-            t1 = time.time()
-            proto = protocols[score]
-            value, extras = score_space(score, latents[space], labels, names, proto, space, seed, n_jobs)
-            params = {"space": space, "score": score, "preset": preset, "attributes": names,
-                      "factors": "classifier labels, present = sigmoid(2 logit) >= 0.5",
-                      "classifier_resolution": classifier.resolution, "w_layer": 0 if space == "w" else None,
-                      "noise": "per-sample random (seed, 1, i)", "device": device.type}
-            if score == "dci":
-                params.update(regressor=proto.regressor, gbt=f"{proto.gbt_estimators} trees, depth {proto.gbt_depth}, "
-                              f"lr {proto.gbt_learning_rate}", lasso_c=proto.lasso_c)
-            elif score == "mig":
-                params.update(num_bins=proto.num_bins)
-            else:
-                params.update(svm=f"LinearSVC(C={proto.svm_c}, class_weight='balanced', random_state=0) per code")
-            records.append(ResultRecord(
-                metric=f"{score}_{space}", value=float(value), params=params, num_samples=n, seed=seed, model=model,
-                checkpoint=checkpoint, checkpoint_sha256=sha, feature_network=fn,
-                wall_time_s=sample_time / (len(spaces) * len(scores)) + time.time() - t1, extras=extras.to_dict(),
-            ))
-    return records
+        stylespace_dim(G.synthesis)  # a generator without styles fails here, before anything is hashed or sampled
+    options = MetricOptions(G=G, device=torch.device(device), seed=seed, batch_size=batch_size, progress=progress)
+    prov = Provenance.in_memory(model, preset) if checkpoint is None else Provenance.of_checkpoint(checkpoint, model, preset)
+    results = measure_disentanglement(options, configs, classifier)
+    order = {(c.constants.name, s): (spaces.index(s), i) for i, c in enumerate(configs) for s in c.spaces}
+    return [prov.record(r) for r in sorted(results, key=lambda r: order[(r.params["score"], r.params["space"])])]

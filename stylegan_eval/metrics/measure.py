@@ -1,13 +1,16 @@
 """Several protocols on one generator in one process, each generated image made once.
 
 `measure(protocols, options, inputs)` groups the protocols by what they need:
-- FID, KID, precision/recall and separability all measure samples 0..n-1 of the same
-  definition (latent and noise from (seed, i)), so ONE pass over the generated images feeds them
-  all (stylegan_eval.metrics.image_pass); FID and KID share one Inception forward per batch.
+- FID, KID, precision/recall, separability and DCI/MIG/SAP all measure samples 0..n-1 of the
+  same definition (latent and noise from (seed, i)), so ONE pass over the generated images feeds
+  them all (stylegan_eval.metrics.image_pass); FID and KID share one Inception forward per batch,
+  separability and DCI/MIG/SAP one classifier forward (and their z, w; S is computed beside).
 - The real side: FID statistics from the cache (as `stylegan-eval fid`), KID/PR feature rows from
   one pass over the dataset.
 - PPL measures pairs of images of its own, one protocol after the other.
-Results come back in the order the protocols were given (ls gives two, pr two).
+Results come back in the order the protocols were given (ls gives two, pr two, dci/mig/sap one
+per latent space). DCI/MIG/SAP are fitted on rank 0 only: under torchrun the other ranks get no
+results for them.
 """
 
 import dataclasses
@@ -22,13 +25,15 @@ from stylegan_eval.metrics import image_pass as P
 from stylegan_eval.metrics.fid import FIDExtras, _open, dataset_stats, fid_from_stats
 from stylegan_eval.metrics.generation import noise_mode_of
 from stylegan_eval.metrics.image_metrics import kid_result, pr_results
+from stylegan_eval.metrics.latent_factors import disentanglement_results
 from stylegan_eval.metrics.options import MetricOptions
 from stylegan_eval.metrics.ppl import check_image_size, measure_ppl
 from stylegan_eval.metrics.registry import Protocol
-from stylegan_eval.metrics.separability import check_classifier, separability_results
+from stylegan_eval.metrics.separability import check_classifier, labels_from_probs, separability_results
 from stylegan_eval.provenance import MetricResult
 
 IMAGE_KINDS = ("fid", "kid", "pr")
+LATENT_KINDS = ("ls", "disentanglement")  # classify the images and read their latents
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class MeasureInputs:
     """What some protocols need besides the generator."""
 
     data: str | Path | None = None  # reference dataset (folder / zip) for fid, kid, pr
-    classifier: torch.nn.Module | None = None  # AttributeClassifier for ls
+    classifier: torch.nn.Module | None = None  # AttributeClassifier for ls, dci, mig, sap
     fit: str = "error"  # dataset images of another resolution: "error" | "resize" | "center-crop"
     use_cache: bool = True  # False: recount the dataset's FID statistics
     inception: torch.nn.Module | None = None  # None: stylegan_eval.inception.load_inception
@@ -56,8 +61,10 @@ def _check_inputs(protocols: list[Protocol], inputs: MeasureInputs) -> None:
     need_data = [p.name for p in protocols if p.kind in IMAGE_KINDS]
     if need_data and inputs.data is None:
         raise ConfigError(f"{', '.join(need_data)} compare with real images: give the dataset with --data")
-    if any(p.kind == "ls" for p in protocols) and inputs.classifier is None:
-        raise ConfigError("ls labels images with attribute classifiers: give --classifier FILE")
+    need_classifier = [p.name for p in protocols if p.kind in LATENT_KINDS]
+    if need_classifier and inputs.classifier is None:
+        raise ConfigError(f"{', '.join(need_classifier)}: the images are labelled by attribute classifiers; "
+                          "give --classifier FILE")
 
 
 def measure(protocols: list[Protocol], options: MetricOptions, inputs: MeasureInputs = MeasureInputs()) -> list[MetricResult]:
@@ -74,8 +81,12 @@ def measure(protocols: list[Protocol], options: MetricOptions, inputs: MeasureIn
         for p in protocols:
             if p.kind == "ppl":
                 check_image_size(G, p.config, lpips)
+    if any(p.kind == "disentanglement" and "s" in p.config.spaces for p in protocols):
+        from stylegan_core.stylespace import stylespace_dim
+
+        stylespace_dim(G.synthesis)  # a generator without styles has no S: said before the image pass
     results: dict[str, list[MetricResult]] = {}
-    shared = [p for p in protocols if p.kind in (*IMAGE_KINDS, "ls")]
+    shared = [p for p in protocols if p.kind in (*IMAGE_KINDS, *LATENT_KINDS)]
     if shared:
         results.update(_measure_shared(shared, options, inputs, G))
     for p in protocols:
@@ -105,7 +116,7 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
             pr_net = inputs.pr_features
         pr_net = pr_net.to(device)
     classifier = None
-    if "ls" in kinds:
+    if kinds & set(LATENT_KINDS):
         classifier = inputs.classifier.to(device).eval()
         check_classifier(G, classifier)
 
@@ -130,11 +141,13 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
     stats = {p.name: P.StatsConsumer(inception, p.num_samples, device) for p in protocols if p.kind == "fid"}
     rows = {k: P.RowsConsumer(net, max(p.num_samples for p in protocols if p.kind == k), device)
             for k, net in row_nets.items() if k in kinds}
-    ls = None
-    if classifier is not None:
-        (p_ls,) = [p for p in protocols if p.kind == "ls"]
-        ls = P.LatentsAndProbs(classifier, p_ls.num_samples, G.z_dim, G.w_dim, device)
-    consumers = [*stats.values(), *rows.values(), *([ls] if ls else [])]
+    ls = styles = None
+    if classifier is not None:  # one classifier forward and one copy of z, w for ls and dci/mig/sap
+        ls = P.LatentsAndProbs(classifier, max(p.num_samples for p in protocols if p.kind in LATENT_KINDS), G.z_dim,
+                               G.w_dim, device)
+        with_s = [p.num_samples for p in protocols if p.kind == "disentanglement" and "s" in p.config.spaces]
+        styles = P.StyleScales(G.synthesis, max(with_s), device) if with_s else None
+    consumers = [*stats.values(), *rows.values(), *(c for c in (ls, styles) if c is not None)]
     t0 = time.perf_counter()
     P.run_pass(max(c.num for c in consumers), P.generated_loader(G, options.seed, device), consumers,
                options.batch_size, desc="generated images", progress=options.progress)
@@ -163,5 +176,11 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
                                      t_real + t_gen + time.perf_counter() - t0, device)
         elif p.kind == "ls":
             z, w, probs = ls.result()
-            out[p.name] = separability_results(options, p.config, classifier, z, w, probs, time.time() - t_gen)
+            n = p.num_samples
+            out[p.name] = separability_results(options, p.config, classifier, z[:n], w[:n], probs[:n], time.time() - t_gen)
+        elif p.kind == "disentanglement":
+            z, w, probs = ls.result()
+            latents = {"z": z.numpy(), "w": w.numpy(), **({"s": styles.result().numpy()} if styles else {})}
+            out[p.name] = disentanglement_results(options, p.config, classifier, latents, labels_from_probs(probs.numpy()),
+                                                  t_gen / len([q for q in protocols if q.kind in LATENT_KINDS]))
     return out

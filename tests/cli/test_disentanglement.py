@@ -46,7 +46,11 @@ def test_table_json_and_results(files, tmp_path, capsys):
 
 
 def _error(capsys, args) -> str:
-    assert main(args) == 2
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse refuses a bad value while parsing, in one line
+        code = e.code
+    assert code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     return err
@@ -57,7 +61,7 @@ def test_errors(files, tmp_path, capsys):
     base = ["disentanglement", "--ckpt", str(ckpt), "--classifier", str(clf), "--num-samples", "8", "--device", "cpu"]
     assert "--spaces must be distinct names from z, w, s" in _error(capsys, [*base, "--spaces", "z,q"])
     assert "--metrics must be distinct names from dci, mig, sap" in _error(capsys, [*base, "--metrics", "dci,dci"])
-    assert "num_samples must be at least 4" in _error(capsys, [*base[:-4], "--num-samples", "2", "--device", "cpu"])
+    assert "--num-samples: must be at least 4, got 2" in _error(capsys, [*base[:-4], "--num-samples", "2", "--device", "cpu"])
     trad = save_generator(tmp_path / "b.pt", Generator(get_preset("B-test16").generator), "B-test16")
     assert "no StyleSpace" in _error(capsys, ["disentanglement", "--ckpt", str(trad), "--classifier", str(clf),
                                               "--num-samples", "8", "--spaces", "s", "--device", "cpu"])

@@ -131,3 +131,30 @@ def test_conditional_nvlabs_pickle_is_labelled_by_class(tmp_path, monkeypatch, r
     assert "conditional (3 classes): pick one with --class 0..2" in capsys.readouterr().err
     assert main(["generate", "grid", "--ckpt", str(built.path), "--trust-pickle-code", "--class", "2",
                  "--seeds", "0-1", "--out", str(tmp_path / "g.png")]) == 0
+
+
+@pytest.mark.parametrize("command", ["disentanglement", "measure"])
+def test_disentanglement_and_measure_take_generator(user_module, tmp_path, capsys, command):
+    from stylegan_eval.classifier import build_classifier, classifier_config, save_classifier
+
+    spec, ckpt = user_module
+    clf = save_classifier(tmp_path / "c.pt", build_classifier(classifier_config(["a", "b", "c"], 8, fmap_base=64, fmap_max=16), 1))
+    argv = [command, "--classifier", str(clf), "--num-samples", "24", "--spaces", "w,s", "--json", "--device", "cpu"]
+    argv += ["--metrics", "mig,sap"] if command == "disentanglement" else ["--metrics", "ls,mig,sap"]
+    assert main(argv + ["--generator", spec]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert {r["model"] for r in got} == {spec} and {r["checkpoint"] for r in got} == {None}
+    assert main(argv + ["--ckpt", str(ckpt)]) == 0
+    by_ckpt = json.loads(capsys.readouterr().out)
+    assert [r["metric"] for r in by_ckpt] == [r["metric"] for r in got] and "mig_s" in {r["metric"] for r in got}
+    assert [r["value"] for r in by_ckpt] == pytest.approx([r["value"] for r in got], rel=1e-6)
+
+
+@pytest.mark.parametrize("command", [["disentanglement", "--metrics", "mig"], ["measure", "--metrics", "mig"]])
+def test_nvlabs_pickle_without_the_flag_is_one_line_in_disentanglement_and_measure(nvlabs, tmp_path, capsys, command):
+    from stylegan_eval.classifier import build_classifier, classifier_config, save_classifier
+
+    clf = save_classifier(tmp_path / "c.pt", build_classifier(classifier_config(["a", "b"], 8, fmap_base=64, fmap_max=16), 1))
+    assert main([*command, "--ckpt", str(nvlabs.path), "--classifier", str(clf), "--num-samples", "8", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--trust-pickle-code" in err and not (nvlabs.root / "marker").exists()

@@ -73,7 +73,16 @@ def f(tmp_path_factory):
     ns.afile = d / "a-file"
     ns.afile.write_text("I am a file, not a folder\n")
     ns.under_file = ns.afile / "out"  # writing here raises NotADirectoryError
+    ns.pkl = official_pickle(d / "karras-test-16.pkl")  # an official StyleGAN (TF) pickle, for convert
     return ns
+
+
+def official_pickle(path):
+    from tests import official_pickles as op
+    from tests.cli.test_official_models import _nets
+
+    G, D, Gs = _nets()
+    return op.dump((op.generator_network(G, "G"), op.discriminator_network(D), op.generator_network(Gs)), path)
 
 
 GEN = ["generate", "grid", "--device", "cpu"]
@@ -82,6 +91,8 @@ LS = ["ls", "--num-samples", "8", "--device", "cpu"]
 FID = ["fid", "--num-gen", "4", "--num-real", "4", "--device", "cpu"]
 TRAIN = ["train", "--preset", "F-test16", "--kimg", "0.01", "--no-progress", "--device", "cpu"]
 CLF = ["classifier", "train", "--kimg", "0.01", "--device", "cpu"]
+DIS = ["disentanglement", "--num-samples", "8", "--device", "cpu"]
+MEAS = ["measure", "--num-samples", "8", "--device", "cpu"]
 
 # (bad-input class, argv builder). Each must end in one line and exit 2, whatever the command.
 SCAN = {
@@ -96,11 +107,27 @@ SCAN = {
     "train/missing-data": lambda f: [*TRAIN, "--data", f.missing, "--out", f.d / "run-missing"],
     "train/resume-missing-run": lambda f: ["train", "--resume", "--out", f.d / "no-run", "--device", "cpu"],
     "report/missing": lambda f: ["report", f.missing, "--out", f.d / "rep-missing"],
+    "disentanglement/missing-ckpt": lambda f: [*DIS, "--ckpt", f.missing, "--classifier", f.clf],
+    "disentanglement/missing-classifier": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.missing],
+    "disentanglement/missing-generator-module": lambda f: [*DIS, "--generator", "no_such_module_x:make", "--classifier", f.clf],
+    "measure/missing-ckpt": lambda f: [*MEAS, "--ckpt", f.missing, "--metrics", "ls", "--classifier", f.clf],
+    "measure/missing-classifier": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "ls,dci", "--classifier", f.missing],
+    "measure/missing-generator-module": lambda f: [*MEAS, "--generator", "no_such_module_x:make", "--metrics", "mig",
+                                                   "--classifier", f.clf],
+    "inspect/missing": lambda f: ["inspect", f.missing],
+    "convert/missing": lambda f: ["convert", f.missing, f.d / "c.pt"],
     # a folder where a file is expected
     "generate/folder-ckpt": lambda f: [*GEN, "--ckpt", f.folder, "--out", f.d / "g.png"],
     "generate/folder-out": lambda f: [*GEN, "--ckpt", f.ckpt, "--out", f.folder],
     "ls/folder-classifier": lambda f: [*LS, "--ckpt", f.ckpt, "--classifier", f.folder],
     "classifier-info/folder": lambda f: ["classifier", "info", f.folder],
+    "disentanglement/folder-classifier": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.folder],
+    "disentanglement/folder-results": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--results", f.folder],
+    "measure/folder-results": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "sap", "--classifier", f.clf,
+                                         "--results", f.folder],
+    "inspect/folder": lambda f: ["inspect", f.folder],
+    "convert/folder-in": lambda f: ["convert", f.folder, f.d / "c.pt"],
+    "convert/folder-out": lambda f: ["convert", f.pkl, f.folder],
     "classifier-train/folder-out": lambda f: [*CLF, "--data", f.data, "--out", f.folder],
     "ppl/folder-save-dists": lambda f: [*PPL, "--ckpt", f.ckpt, "--save-dists", f.folder],
     "ppl/folder-results": lambda f: [*PPL, "--ckpt", f.ckpt, "--results", f.folder],
@@ -109,6 +136,17 @@ SCAN = {
     # binary garbage
     "generate/garbage-ckpt": lambda f: [*GEN, "--ckpt", f.garbage, "--out", f.d / "g.png"],
     "ls/garbage-classifier": lambda f: [*LS, "--ckpt", f.ckpt, "--classifier", f.garbage],
+    "disentanglement/garbage-ckpt": lambda f: [*DIS, "--ckpt", f.garbage, "--classifier", f.clf],
+    "disentanglement/garbage-classifier": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.garbage],
+    "disentanglement/garbage-results": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--results", f.garbage],
+    "measure/garbage-ckpt": lambda f: [*MEAS, "--ckpt", f.garbage, "--metrics", "ls", "--classifier", f.clf],
+    "measure/garbage-classifier": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "dci", "--classifier", f.garbage],
+    "measure/garbage-results": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "mig", "--classifier", f.clf,
+                                          "--results", f.garbage],
+    "measure/garbage-data": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "fid50k", "--data", f.garbage,
+                                       "--substitute-weights"],
+    "inspect/garbage": lambda f: ["inspect", f.garbage],
+    "convert/garbage": lambda f: ["convert", f.garbage, f.d / "c.pt"],
     "classifier-info/garbage": lambda f: ["classifier", "info", f.garbage],
     "report/garbage": lambda f: ["report", f.garbage, "--out", f.d / "rep-garbage"],
     "report/garbage-out": lambda f: ["report", f.results, "--out", f.garbage],
@@ -124,6 +162,11 @@ SCAN = {
     "ppl/results-under-file": lambda f: [*PPL, "--ckpt", f.ckpt, "--results", f.under_file / "r.jsonl"],
     "ls/results-under-file": lambda f: [*LS, "--ckpt", f.ckpt, "--classifier", f.clf, "--results", f.under_file],
     "fid/results-under-file": lambda f: [*FID, "--ckpt", f.ckpt, "--data", f.data, "--results", f.under_file],
+    "disentanglement/results-under-file": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--results",
+                                                     f.under_file / "r.jsonl"],
+    "measure/results-under-file": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "ls", "--classifier", f.clf,
+                                             "--results", f.under_file / "r.jsonl"],
+    "convert/out-under-file": lambda f: ["convert", f.pkl, f.under_file / "c.pt"],
     "classifier-train/out-under-file": lambda f: [*CLF, "--data", f.data, "--out", f.under_file / "c.pt"],
     "data-synth/out-under-file": lambda f: ["data", "synth", "--out", f.under_file, "--num", "2", "--resolution", "16"],
     "data-synth/out-is-file": lambda f: ["data", "synth", "--out", f.afile, "--num", "2", "--resolution", "16"],
@@ -147,6 +190,27 @@ SCAN = {
     "ls/zero-jobs": lambda f: [*LS, "--ckpt", f.ckpt, "--classifier", f.clf, "--jobs", "0"],
     "fid/negative-seed": lambda f: [*FID, "--ckpt", f.ckpt, "--data", f.data, "--seed", "-1"],
     "fid/one-sample": lambda f: [*FID, "--ckpt", f.ckpt, "--data", f.data, "--num-gen", "1"],
+    "disentanglement/negative-seed": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--seed", "-1"],
+    "disentanglement/huge-seed": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--seed", "4294967296"],
+    "disentanglement/negative-samples": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--num-samples", "-5"],
+    "disentanglement/too-few-samples": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--num-samples", "3"],
+    "disentanglement/zero-batch": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--batch", "0"],
+    "disentanglement/zero-jobs": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--jobs", "0"],
+    "disentanglement/unknown-space": lambda f: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--spaces", "z,q"],
+    "measure/negative-seed": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "ls", "--classifier", f.clf, "--seed", "-1"],
+    "measure/one-sample": lambda f: [*MEAS[:-4], "--ckpt", f.ckpt, "--metrics", "ls", "--classifier", f.clf,
+                                     "--num-samples", "1", "--device", "cpu"],
+    "measure/too-few-for-dci": lambda f: [*MEAS[:-4], "--ckpt", f.ckpt, "--metrics", "dci", "--classifier", f.clf,
+                                          "--num-samples", "3", "--device", "cpu"],
+    "measure/zero-batch": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "ls", "--classifier", f.clf, "--batch", "0"],
+    "measure/zero-jobs": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "sap", "--classifier", f.clf, "--jobs", "0"],
+    "measure/unknown-metric": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "dci,beta_vae", "--classifier", f.clf],
+    "measure/unknown-space": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "mig", "--classifier", f.clf,
+                                        "--spaces", "z,q"],
+    "measure/ls-without-z-or-w": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "ls", "--classifier", f.clf,
+                                            "--spaces", "s"],
+    "measure/dci-and-dci_lasso": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "dci,dci_lasso", "--classifier", f.clf],
+    "measure/no-classifier": lambda f: [*MEAS, "--ckpt", f.ckpt, "--metrics", "mig"],
     "train/negative-seed": lambda f: [*TRAIN, "--data", f.data, "--out", f.d / "run-s", "--seed", "-1"],
     "train/zero-minibatch": lambda f: [*TRAIN, "--data", f.data, "--out", f.d / "run-m", "--minibatch", "0"],
     "data-synth/negative-num": lambda f: ["data", "synth", "--out", f.d / "s", "--num", "-3"],
@@ -170,6 +234,11 @@ SCAN = {
     "ppl/garbled-device": lambda f: [*PPL[:-2], "--ckpt", f.ckpt, "--device", "cuda:x"],
     "train/unknown-device": lambda f: [*TRAIN[:-2], "--data", f.data, "--out", f.d / "run-d", "--device", "gpu"],
     "demo/unknown-device": lambda f: ["demo", "--out", f.d / "demo", "--device", "banana"],
+    "disentanglement/unknown-device": lambda f: [*DIS[:-2], "--ckpt", f.ckpt, "--classifier", f.clf, "--device", "tpu"],
+    "measure/garbled-device": lambda f: [*MEAS[:-2], "--ckpt", f.ckpt, "--metrics", "ls", "--classifier", f.clf,
+                                         "--device", "cuda:x"],
+    # an existing output without --overwrite
+    "convert/existing-out": lambda f: ["convert", f.pkl, f.afile],
 }
 
 
@@ -180,7 +249,8 @@ def test_scan_every_command_with_bad_input_prints_one_line(f, case, capsys, torc
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
-@pytest.mark.parametrize("command", [GEN[:2], ["ppl"], ["ls"], ["fid"], ["train"], ["demo"], ["classifier", "train"]])
+@pytest.mark.parametrize("command", [GEN[:2], ["ppl"], ["ls"], ["fid"], ["train"], ["demo"], ["classifier", "train"],
+                                     ["disentanglement"], ["measure"]])
 def test_cuda_without_a_gpu_is_refused_while_parsing(command, capsys):
     # The option's own type refuses it, before anything is loaded (even before missing options are named).
     line = one_line_error(capsys, [*command, "--device", "cuda"])
@@ -201,6 +271,10 @@ READ_ONLY_CASES = {
     "ppl-results": lambda f, out: [*PPL, "--ckpt", f.ckpt, "--results", out / "r.jsonl"],
     "ls-results": lambda f, out: [*LS, "--ckpt", f.ckpt, "--classifier", f.clf, "--results", out / "r.jsonl"],
     "fid-results": lambda f, out: [*FID, "--ckpt", f.ckpt, "--data", f.data, "--results", out / "r.jsonl"],
+    "disentanglement-results": lambda f, out: [*DIS, "--ckpt", f.ckpt, "--classifier", f.clf, "--results", out / "r.jsonl"],
+    "measure-results": lambda f, out: [*MEAS, "--ckpt", f.ckpt, "--metrics", "ls,mig", "--classifier", f.clf,
+                                       "--results", out / "r.jsonl"],
+    "convert": lambda f, out: ["convert", f.pkl, out / "c.pt"],
     "classifier": lambda f, out: [*CLF, "--data", f.data, "--out", out / "c.pt"],
     "data-synth": lambda f, out: ["data", "synth", "--out", out / "ds", "--num", "2", "--resolution", "16"],
     "train": lambda f, out: [*TRAIN, "--data", f.data, "--out", out / "run"],
@@ -227,7 +301,8 @@ def test_unwritable_outputs_are_refused_before_any_work(f, case, err, tmp_path, 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     for target in ("stylegan_core.checkpoint.load_generator", "stylegan_core.checkpoint.checkpoint_info",
                    "stylegan_core.data.open_dataset", "stylegan_core.synthetic.synthesize_dataset",
-                   "stylegan_eval.demo.run_demo", "stylegan_eval.report.load_inputs"):
+                   "stylegan_eval.demo.run_demo", "stylegan_eval.report.load_inputs",
+                   "stylegan_core.formats.official_tf_networks.convert_official"):
         monkeypatch.setattr(target, tripwire)
     line = one_line_error(capsys, READ_ONLY_CASES[case](f, tmp_path / "out"))
     assert str(tmp_path / "out") in line and os.strerror(err).split()[0].lower() in line.lower() or "quota" in line

@@ -79,3 +79,29 @@ def test_same_values_as_the_single_commands(files, tmp_path, torch_home, capsys)
     assert json.loads(capsys.readouterr().out)["value"] == pytest.approx(got["fid50k"]["value"], rel=1e-12)
     assert main(["ls", *common, "--num-samples", "12", "--classifier", str(clf)]) == 0
     assert [r["value"] for r in json.loads(capsys.readouterr().out)] == [got["ls_z"]["value"], got["ls_w"]["value"]]
+
+
+def test_dci_mig_sap_equal_the_disentanglement_command(files, tmp_path, capsys, monkeypatch):
+    """measure's dci/mig/sap (sharing the image pass with ls) give the disentanglement command's
+    values for the same seed and samples; the checkpoint is hashed once."""
+    ckpt = files[0]
+    clf = save_classifier(tmp_path / "clf3.pt", build_classifier(classifier_config(["Smiling", "Hat", "Glasses"], 8,
+                                                                                   fmap_base=64, fmap_max=16), 1))
+    hashed = []
+    real_sha = provenance.file_sha256
+    monkeypatch.setattr(provenance, "file_sha256", lambda p: hashed.append(p) or real_sha(p))
+    common = ["--ckpt", str(ckpt), "--classifier", str(clf), "--num-samples", "40", "--batch", "6", "--seed", "2",
+              "--device", "cpu", "--spaces", "z,s"]
+    results = tmp_path / "r.jsonl"
+    assert main(["measure", *common, "--metrics", "ls,dci,mig,sap", "--results", str(results)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["ls_z", "dci_z", "dci_s", "mig_z", "mig_s", "sap_z", "sap_s"]
+    assert "completeness" in lines[1] and "snapshot-0000001000: 40 samples (protocol: 15000)" in lines[1]
+    measured = {r.metric: r for r in read_jsonl(results)}
+    assert len(hashed) == 1 and measured["dci_s"].extras["dims"] == 80
+    assert main(["disentanglement", *common, "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert sorted(r["metric"] for r in single) == sorted(m for m in measured if m != "ls_z")
+    for r in single:
+        assert measured[r["metric"]].value == pytest.approx(r["value"], rel=1e-9), r["metric"]
+        assert measured[r["metric"]].extras["factors"] == r["extras"]["factors"]

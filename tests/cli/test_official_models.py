@@ -90,7 +90,11 @@ def test_convert_writes_a_weights_only_checkpoint_with_the_same_generator(snapsh
         b = stylegan_core.load_generator(path)(z, noise_mode="const")
         assert torch.equal(a, b)
         assert torch.equal(stylegan_core.load_discriminator(out)(a), stylegan_core.load_discriminator(path)(a))
-    assert "exists; choose another name or pass --force" in _error(capsys, ["convert", str(path), str(out)])
+    assert "exists; pass --overwrite to replace it" in _error(capsys, ["convert", str(path), str(out)])
+    for flag in ("--overwrite", "--force"):  # --force: the command's earlier name for it
+        out.write_bytes(b"old")
+        assert main(["convert", str(path), str(out), flag]) == 0
+        assert torch.load(out, weights_only=True)["config_json"]
     assert "not an official StyleGAN" in _error(capsys, ["convert", str(out), str(tmp_path / "x.pt")])
 
 

@@ -192,3 +192,34 @@ def test_one_and_two_torchrun_processes_agree(tmp_path, tiny_models):
                                   progress=False)
     for r, two in zip(one, rank0):
         assert r.value == pytest.approx(two["value"], rel=1e-9) and r.extras["per_factor"] == pytest.approx(two["per_factor"])
+
+
+def test_measure_disentanglement_returns_typed_results_from_one_sample_set(tiny_models, tmp_path, monkeypatch):
+    from stylegan_core.checkpoint import save_generator
+    from stylegan_eval import provenance
+    from stylegan_eval.metrics.options import MetricOptions
+
+    G, C = tiny_models
+    calls = []
+    synthesize = G.synthesis.forward
+    monkeypatch.setattr(G.synthesis, "forward", lambda ws, **kw: calls.append(ws.shape[0]) or synthesize(ws, **kw))
+    configs = [lf.DisentanglementConfig.of("dci", "lasso", ("z", "s"), num_samples=30),
+               lf.DisentanglementConfig.of("mig", spaces=("s",), num_samples=24)]
+    results = lf.measure_disentanglement(MetricOptions(G=G, seed=4, batch_size=16, progress=False), configs, C)
+    assert calls == [16, 14]  # 30 samples made once for both scores
+    assert [(r.metric, r.num_samples) for r in results] == [("dci_z", 30), ("dci_s", 30), ("mig_s", 24)]
+    assert all(isinstance(r.extras, DisentanglementExtras) for r in results)
+    assert results[1].extras.regressor == "lasso" and results[1].extras.dims == 80 and results[2].extras.num_train == 24
+    monkeypatch.undo()
+
+    hashed = []
+    real_sha = provenance.file_sha256
+    monkeypatch.setattr(provenance, "file_sha256", lambda p: hashed.append(p) or real_sha(p))
+    ckpt = save_generator(tmp_path / "g.pt", G, "F-test16")
+    recs = compute_disentanglement(G, C, spaces=("s", "z"), scores=("mig", "dci"), num_samples=30, seed=4,
+                                   dci_regressor="lasso", checkpoint=str(ckpt), preset="F-test16", progress=False)
+    assert len(hashed) == 1 and {r.checkpoint_sha256 for r in recs} == {real_sha(ckpt)}
+    assert [r.metric for r in recs] == ["mig_s", "dci_s", "mig_z", "dci_z"]  # space-major, in the order asked
+    by = {r.metric: r for r in recs}
+    assert by["dci_z"].value == results[0].value and by["dci_s"].value == results[1].value
+    assert by["dci_s"].params["preset"] == "F-test16" and by["dci_s"].extras == results[1].extras.to_dict()

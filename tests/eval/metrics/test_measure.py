@@ -171,3 +171,36 @@ def test_one_and_two_torchrun_processes_agree(data, tmp_path):
     assert list(two) == [r.metric for r in one]
     for r in one:
         assert two[r.metric] == pytest.approx(r.value, rel=1e-4, abs=1e-6)
+
+
+def test_separability_and_disentanglement_share_one_image_pass(tmp_path):
+    """ls, dci, mig and sap classify the same images: one pass makes and classifies each image once
+    (S computed beside it), and every value equals its own command's on the same samples."""
+    from stylegan_eval.metrics.latent_factors import compute_disentanglement
+
+    G = Generator(get_preset("F-test16").generator, seed=3).eval()
+    C = build_classifier(classifier_config(["a", "b", "c"], 8, fmap_base=64, fmap_max=16), seed=1).eval()
+    synthesis_calls, classifier_calls = [], []
+    synthesize, classify = G.synthesis.forward, C.forward
+    G.synthesis.forward = lambda ws, **kw: synthesis_calls.append(ws.shape[0]) or synthesize(ws, **kw)
+    C.forward = lambda img: classifier_calls.append(img.shape[0]) or classify(img)
+    ls, dci, mig, sap = get_protocols("ls,dci,mig,sap", num_samples=30)
+    mig = mig.with_num_samples(20)  # MIG takes the first 20 of the same samples
+    results = measure([ls, dci, mig, sap], options(G, tmp_path, batch=8), MeasureInputs(classifier=C))
+    assert [r.metric for r in results] == ["ls_z", "ls_w", "dci_z", "dci_w", "dci_s", "mig_z", "mig_w", "mig_s",
+                                           "sap_z", "sap_w", "sap_s"]
+    assert synthesis_calls == [8, 8, 8, 6] and classifier_calls == [8, 8, 8, 6]  # 30 images, each made once
+    by = {r.metric: r for r in results}
+    assert by["dci_s"].extras.dims == 80 and by["mig_s"].num_samples == 20 and by["dci_s"].num_samples == 30
+    assert by["mig_w"].params["protocol"] == "mig" and by["mig_w"].params["protocol_num_samples"] == 10_000
+
+    del G.synthesis.forward, C.forward
+    single = compute_disentanglement(G, C, scores=("dci", "sap"), num_samples=30, batch_size=8, seed=1, progress=False)
+    single += compute_disentanglement(G, C, scores=("mig",), num_samples=20, batch_size=5, seed=1, progress=False)
+    assert sorted(r.metric for r in single) == sorted(m for m in by if not m.startswith("ls"))
+    for r in single:
+        assert by[r.metric].value == pytest.approx(r.value, rel=1e-9, abs=1e-12), r.metric
+        e = by[r.metric].extras
+        assert e.factors == r.extras["factors"] and e.per_factor == pytest.approx(r.extras["per_factor"], rel=1e-9)
+    separability = compute_separability(G, C, num_samples=30, batch_size=8, seed=1, progress=False)
+    assert [by["ls_z"].value, by["ls_w"].value] == [r.value for r in separability]

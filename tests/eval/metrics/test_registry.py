@@ -52,3 +52,33 @@ def test_without_crop_only_for_ppl():
     assert p.config.crop is False and p.config.epsilon == 1e-4 and PROTOCOLS["ppl_zend"].config.crop is True
     with pytest.raises(ConfigError, match="fid50k has no face crop"):
         PROTOCOLS["fid50k"].without_crop()
+
+
+def test_disentanglement_protocols_are_disentanglement_libs_constants():
+    dci, lasso, mig, sap = (PROTOCOLS[n] for n in ("dci", "dci_lasso", "mig", "sap"))
+    assert {p.kind for p in (dci, lasso, mig, sap)} == {"disentanglement"}
+    assert (dci.num_samples, dci.config.constants.num_test, dci.config.constants.regressor) == (15_000, 5_000, "gbt")
+    assert lasso.config.constants.regressor == "lasso" and lasso.config.constants.name == "dci"
+    assert (mig.num_samples, mig.config.constants.num_bins) == (10_000, 20)
+    assert (sap.num_samples, sap.config.constants.svm_c) == (15_000, 0.01)
+    assert all(p.config.spaces == ("z", "w", "s") for p in (dci, lasso, mig, sap))
+
+
+def test_spaces_and_jobs_reach_only_the_protocols_with_latent_spaces():
+    fid, ls, mig = (p.with_spaces(("w", "s")).with_jobs(3) for p in get_protocols("fid50k,ls,mig"))
+    assert fid is PROTOCOLS["fid50k"]
+    assert ls.config.spaces == ("w",) and ls.config.n_jobs == 3  # ls has no S
+    assert mig.config.spaces == ("w", "s") and mig.config.n_jobs == 3
+    with pytest.raises(ConfigError, match="ls measures z or w; add one of them to --spaces"):
+        PROTOCOLS["ls"].with_spaces(("s",))
+    with pytest.raises(ConfigError, match="--spaces must be distinct names from z, w, s"):
+        PROTOCOLS["sap"].with_spaces(("z", "z"))
+
+
+@pytest.mark.parametrize("names, n, message", [
+    ("dci,dci_lasso", None, "dci and dci_lasso both write the records dci_<space>"),
+    ("sap", 3, "--num-samples must be at least 4 for sap, got 3"),
+])
+def test_disentanglement_refusals(names, n, message):
+    with pytest.raises(ConfigError, match=message):
+        get_protocols(names, n)
