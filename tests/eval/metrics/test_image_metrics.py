@@ -23,7 +23,7 @@ from stylegan_eval.metrics.registry import Protocol
 
 from tests.eval.metrics.test_fid import PixelFeatures, PixelPRFeatures
 from tests.eval.test_inception import install_standin
-from tests.eval.test_vgg16 import install_standin_vgg16
+from tests.eval.test_lpips_net import install_standin_vgg16
 
 
 @pytest.fixture(scope="module")

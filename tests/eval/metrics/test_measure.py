@@ -24,7 +24,7 @@ from stylegan_eval.metrics.registry import get_protocols
 from stylegan_eval.metrics.separability import compute_separability
 
 from tests.eval.metrics.test_fid import PixelFeatures, PixelPRFeatures
-from tests.eval.test_lpips_net import write_standin_vgg16
+from tests.eval.test_lpips_net import install_standin_vgg16
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -57,7 +57,7 @@ def options(G, tmp_path, batch=4, seed=1):
 
 
 def test_four_metrics_generate_each_image_once_with_the_single_metric_values(data, classifier, tmp_path, torch_home, monkeypatch):
-    write_standin_vgg16(torch_home, monkeypatch)
+    install_standin_vgg16(torch_home, monkeypatch)
     G = Generator(get_preset("F-test16").generator, seed=3).eval()
     counting = CountingSynthesis(G.synthesis)
     G.synthesis = counting
