@@ -178,7 +178,7 @@ def fid_from_stats(a: RunningStats, b: RunningStats) -> float:
 # ---------------------------------------------------------------------------------------------
 # A feature extractor is any module mapping uint8 [N, 3, H, W] to float [N, dim] with attributes
 # `dim`, `identity` (records.FeatureNetwork) and `digest` (hash of its weights; keys caches),
-# e.g. stylegan_eval.inception.InceptionFeatures.
+# e.g. stylegan_eval.feature_extractor.FeatureExtractor.
 
 
 def load_images(ds, indices) -> torch.Tensor:

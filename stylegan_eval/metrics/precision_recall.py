@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from stylegan_core.errors import ConfigError
-from stylegan_eval.vgg16 import VGG16Features, load_vgg16
+from stylegan_eval.feature_extractor import FeatureExtractor
+from stylegan_eval.vgg16 import load_vgg16
 
 PR_NEIGHBOURHOOD = 3  # k of pr50k3 (stylegan2-ada nhood_size, torch-fidelity prc_neighborhood)
 PR_BATCH = 10000  # torch-fidelity's prc_batch_size (and stylegan2-ada's row/col batch size)
@@ -141,7 +142,7 @@ def precision_recall(real, fake, k: int = PR_NEIGHBOURHOOD, batch: int = PR_BATC
 # 2. The feature network
 # ---------------------------------------------------------------------------------------------
 def load_pr_features(device="cpu", substitute: bool = False, substitute_seed: int = 0,
-                     weights_path=None) -> VGG16Features:
+                     weights_path=None) -> FeatureExtractor:
     """The precision/recall feature network: uint8 [N, 3, H, W] -> [N, 4096], with `.identity`
     (records) and `.digest` (caches); see stylegan_eval.vgg16.load_vgg16 for the weights policy."""
     return load_vgg16(device, weights_path=weights_path, substitute=substitute, substitute_seed=substitute_seed)
