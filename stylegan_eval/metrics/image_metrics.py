@@ -7,14 +7,12 @@ statistics, the generated ones written by the one pass over the generated images
 (stylegan_eval.metrics.image_pass) that FID and separability share.
 """
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 from stylegan_core import distributed
 from stylegan_core.errors import ConfigError
 from stylegan_eval.metrics.feature_store import FeatureStore, broadcast_from_main
-from stylegan_eval.provenance import MetricResult, extras_from_dict
+from stylegan_eval.provenance import MetricResult, RecordExtras
 from stylegan_eval.records import FeatureNetwork
 
 
@@ -43,33 +41,19 @@ class PRConfig:
 
 
 @dataclass(frozen=True)
-class KIDExtras:
+class KIDExtras(RecordExtras):
     std: float  # standard deviation of the subsets' MMD^2 estimates
     num_subsets: int
     subset_size: int  # rows per subset actually used
     num_real: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "KIDExtras":
-        return extras_from_dict(KIDExtras, d)
-
 
 @dataclass(frozen=True)
-class PRExtras:
+class PRExtras(RecordExtras):
     precision: float  # fraction of generated samples inside the real manifold
     recall: float  # fraction of real samples inside the generated manifold
     k: int
     num_real: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "PRExtras":
-        return extras_from_dict(PRExtras, d)
 
 
 def _rows(config, real: FeatureStore, fake: FeatureStore) -> tuple[int, int]:
