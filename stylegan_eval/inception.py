@@ -26,8 +26,7 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from stylegan_core.seeding import torch_generator
-from stylegan_eval.fid_cache import tensors_sha256
-from stylegan_eval.records import FeatureNetwork
+from stylegan_eval.feature_extractor import FeatureExtractor
 from stylegan_eval.weights import MissingWeightsError, PretrainedFile, load_pretrained
 
 NAME = "inception-v3-compat"  # torch-fidelity's registry name for this extractor
@@ -43,33 +42,12 @@ INCEPTION_WEIGHTS = PretrainedFile(
 )
 
 
-class InceptionFeatures(torch.nn.Module):
-    """uint8 images [N, 3, H, W] (any H, W) -> float32 pool3 features [N, 2048].
-
-    `identity` is what records carry; `digest` (SHA-256 of the weights) keys caches.
-    """
-
-    def __init__(self, net: FeatureExtractorInceptionV3, identity: FeatureNetwork, digest: str):
-        super().__init__()
-        self.net = net.eval().requires_grad_(False)
-        self.identity = identity
-        self.digest = digest
-        self.dim = FEATURE_DIM
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected uint8 images [N, 3, H, W], got {images.dtype} {list(images.shape)}")
-        (features,) = self.net(images)
-        return features  # [N, 2048]
-
-
 def load_inception(
     device: str | torch.device = "cpu",
     weights_path: str | Path | None = None,  # the user's own file; None: $STYLEGAN_EVAL_INCEPTION_WEIGHTS or the hub cache
     substitute: bool = False,  # when the hub cache has no file: False -> MissingWeightsError, True -> random
     substitute_seed: int = 0,  # seed of the substitute's random weights
-) -> InceptionFeatures:
+) -> FeatureExtractor:
     """The FID feature extractor on `device`, with the real weights whenever they can be had.
 
     A file that is present (or named) but not usable raises WeightsFileError, with or without
@@ -83,8 +61,7 @@ def load_inception(
             raise
         return substitute_inception(substitute_seed).to(device)
     net.load_weights(weights.state)
-    identity = FeatureNetwork(name=NAME, weights=str(weights.path), substitute=False, sha256=weights.sha256)
-    return InceptionFeatures(net, identity, weights.sha256).to(device)
+    return FeatureExtractor.pretrained(net, NAME, weights, FEATURE_DIM).to(device)
 
 
 class _StructureOnly(FeatureExtractorInceptionV3):
@@ -139,8 +116,7 @@ def random_inception_state_dict(seed: int) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in _random_net(seed).state_dict().items()}
 
 
-def substitute_inception(seed: int = 0) -> InceptionFeatures:
+def substitute_inception(seed: int = 0) -> FeatureExtractor:
     """The clearly labelled random-weights stand-in (CPU); see random_inception_state_dict."""
     net = _random_net(seed)
-    identity = FeatureNetwork(name=NAME, weights=f"substitute:random-inception-seed{seed}", substitute=True)
-    return InceptionFeatures(net, identity, tensors_sha256(net.state_dict()))
+    return FeatureExtractor.substitute(net, NAME, f"random-inception-seed{seed}", FEATURE_DIM)

@@ -31,6 +31,18 @@ def extras_from_dict(cls, d: dict[str, Any]):
     return cls(**d)
 
 
+class RecordExtras:
+    """Base of the metrics' typed extras dataclasses: `to_dict()` is the record's `extras` (an
+    optional field left unset, None, is left out); `from_dict` reads one back by field."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        return extras_from_dict(cls, d)
+
+
 @dataclass(frozen=True)
 class MetricResult:
     """What a metric module returns: everything about the measurement, nothing about the model."""

@@ -6,7 +6,6 @@ record's parameters, sample count, feature network and checkpoint hash.
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stylegan_core.errors import UserError
+from stylegan_core.hashing import file_sha256  # noqa: F401  (the hash records carry; imported from here)
 
 RECORD_VERSION = 1
 
@@ -88,14 +88,6 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return versions
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def append_jsonl(path: str | os.PathLike, record: ResultRecord) -> None:

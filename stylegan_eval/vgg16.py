@@ -28,8 +28,7 @@ import torchvision
 from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 
 from stylegan_core.seeding import torch_generator
-from stylegan_eval.fid_cache import tensors_sha256
-from stylegan_eval.records import FeatureNetwork
+from stylegan_eval.feature_extractor import FeatureExtractor
 from stylegan_eval.weights import MissingWeightsError, PretrainedFile, load_pretrained
 
 NAME = "vgg16"  # torch-fidelity's registry name for this extractor
@@ -44,27 +43,6 @@ VGG16_FILE = PretrainedFile(
     sha256_prefix="397923af",  # the hash in the published name, checked by torchvision's own downloads too
     env_var="STYLEGAN_EVAL_VGG16_WEIGHTS",
 )
-
-
-class VGG16Features(torch.nn.Module):
-    """uint8 images [N, 3, H, W] (any H, W) -> float32 fc2-after-ReLU features [N, 4096].
-
-    `identity` is what records carry; `digest` (SHA-256 of the weights) keys caches.
-    """
-
-    def __init__(self, net: FeatureExtractorVGG16, identity: FeatureNetwork, digest: str):
-        super().__init__()
-        self.net = net.eval().requires_grad_(False)
-        self.identity = identity
-        self.digest = digest
-        self.dim = FEATURE_DIM
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected uint8 images [N, 3, H, W], got {images.dtype} {list(images.shape)}")
-        (features,) = self.net(images)
-        return features  # [N, 4096]
 
 
 def vgg16_shapes() -> dict[str, torch.Size]:
@@ -98,7 +76,7 @@ def load_vgg16(
     weights_path: str | Path | None = None,  # the user's own file; None: $STYLEGAN_EVAL_VGG16_WEIGHTS or the hub cache
     substitute: bool = False,  # when the hub cache has no file: False -> MissingWeightsError, True -> random
     substitute_seed: int = 0,  # seed of the substitute's random weights
-) -> VGG16Features:
+) -> FeatureExtractor:
     """The precision/recall feature extractor on `device`, with the real weights whenever they
     can be had.
 
@@ -111,8 +89,7 @@ def load_vgg16(
             raise
         return substitute_vgg16(substitute_seed).to(device)
     net = _network(weights.state)
-    identity = FeatureNetwork(name=NAME, weights=str(weights.path), substitute=False, sha256=weights.sha256)
-    return VGG16Features(net, identity, weights.sha256).to(device)
+    return FeatureExtractor.pretrained(net, NAME, weights, FEATURE_DIM).to(device)
 
 
 @torch.no_grad()
@@ -130,8 +107,7 @@ def random_vgg16_state_dict(seed: int) -> dict[str, torch.Tensor]:
     return state
 
 
-def substitute_vgg16(seed: int = 0) -> VGG16Features:
+def substitute_vgg16(seed: int = 0) -> FeatureExtractor:
     """The clearly labelled random-weights stand-in (CPU); see random_vgg16_state_dict."""
     net = _network(random_vgg16_state_dict(seed))
-    identity = FeatureNetwork(name=NAME, weights=f"substitute:random-vgg16-seed{seed}", substitute=True)
-    return VGG16Features(net, identity, tensors_sha256(net.state_dict()))
+    return FeatureExtractor.substitute(net, NAME, f"random-vgg16-seed{seed}", FEATURE_DIM)

@@ -32,7 +32,6 @@ instead draw labels from the training set.
 """
 
 import collections
-import hashlib
 import importlib
 import io
 import os
@@ -46,6 +45,7 @@ from torch import nn
 
 from stylegan_core.errors import CheckpointError, ConfigError
 from stylegan_core.formats.description import FileDescription, NetworkDescription
+from stylegan_core.hashing import file_sha256
 
 PERSISTENCE_MODULE = "torch_utils.persistence"
 RECONSTRUCT = "_reconstruct_persistent_obj"
@@ -180,14 +180,6 @@ class _DataUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         raise UnsafePickleError(f"persistent id {str(pid)[:40]!r}")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def is_nvlabs_torch_pickle(path: str | os.PathLike) -> bool:

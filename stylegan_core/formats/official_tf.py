@@ -18,7 +18,6 @@ global is refused by name before it can be called, so a `__reduce__` payload nev
 source text stays inert. Arrays must be plain numeric arrays (no object dtype).
 """
 
-import hashlib
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from stylegan_core.errors import CheckpointError
+from stylegan_core.hashing import file_sha256
 
 FORMAT = "nvlabs-stylegan1-tf"
 NETWORK_CLASS = ("dnnlib.tflib.network", "Network")
@@ -179,11 +179,3 @@ def read_official_pickle(path: str | os.PathLike) -> tuple[TFNetwork, ...]:
     if isinstance(obj, tuple) and len(obj) == 3:
         return tuple(_as_network(path, o, w) for o, w in zip(obj, ("G", "D", "Gs")))
     raise CheckpointError(f"official pickle {path}: expected a Network or a (G, D, Gs) tuple, got {type(obj).__name__}")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -5,39 +5,41 @@ recall), not only their mean and covariance (FID).
 concatenated at the end would hold them twice. Instead each chunk of samples (1,000 by default)
 is written as its own `.npy` file the moment it is complete (atomically: a chunk file exists only
 whole), and when all are there they are streamed into one `.npy` file that metrics read
-memory-mapped. A chunk file also marks progress, so an interrupted run resumes after the last
-complete chunk.
+memory-mapped.
 
 Stores live in a folder named after the SHA-256 of their key, like the FID statistics of
-stylegan_eval.fid_cache: a dataset's features are keyed by (dataset fingerprint, number of
-images, feature network and its weights hash) and kept as a cache; a generator's by (its
-weights hash, seed, number, truncation, noise mode, feature network) under `progress/`, removed
-once the metric is computed.
+stylegan_eval.fid_cache: a dataset's features are keyed exactly as its FID statistics (dataset
+fingerprint, number of images, feature network and its weights hash) and kept as a cache; the
+features of one run's generated images live under `progress/` and are removed once the metric is
+computed.
 
 Layers:
 1. `FeatureStore`: the folder (no torch, no network).
-2. `extract_features`: the streaming loop, deterministic per sample index, sharded over ranks.
-3. `dataset_features`, `generator_features`, `features_for`: which samples, which cache entry.
+2. `StoreConsumer`: a consumer of the shared image pass (stylegan_eval.metrics.image_pass) that
+   writes each chunk of rows into a store; the pass makes it deterministic per sample index and
+   independent of batch size and process count.
+3. `dataset_features` (cached), `scratch_folder` and `generated_store` (one run's, temporary):
+   which samples, which folder.
 """
 
 import json
 import math
 import shutil
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from stylegan_core import distributed
 from stylegan_core.atomic import atomic_open
-from stylegan_core.errors import ConfigError, NonFiniteError
-from stylegan_eval.metrics.fid import DEFAULT_CHUNK, _extractor_key, _open, generate_uint8, load_images, noise_mode_of
-from stylegan_eval.fid_cache import key_digest, tensors_sha256
+from stylegan_core.errors import ConfigError
+from stylegan_eval.fid_cache import key_digest
+from stylegan_eval.metrics.fid import DEFAULT_CHUNK, _extractor_key
+from stylegan_eval.metrics.image_pass import Batch, dataset_loader, run_pass
 
 STORE_VERSION = 1  # bump when the layout or meaning of a store changes
 FEATURES_FILE = "features.npy"
@@ -94,9 +96,6 @@ class FeatureStore:
     def complete(self) -> bool:
         return self.path.is_file()
 
-    def has_chunk(self, chunk: int) -> bool:
-        return self.complete or self._chunk_path(chunk).is_file()
-
     def write_chunk(self, chunk: int, rows: np.ndarray) -> None:
         """Store the features of chunk `chunk`: [len(chunk_rows(chunk)), dim]."""
         want = (len(self.chunk_rows(chunk)), self.dim)
@@ -126,18 +125,12 @@ class FeatureStore:
             raise RuntimeError(f"{self.path}: holds {rows.dtype} {rows.shape}, expected float32 {(self.num, self.dim)}")
         return rows
 
-    def iter_chunks(self) -> Iterator[np.ndarray]:
-        """The complete features in chunks of `chunk_size` rows (e.g. to accumulate FID statistics)."""
-        rows = self.load()
-        for c in range(self.num_chunks):
-            yield np.asarray(rows[self.chunk_rows(c).start : self.chunk_rows(c).stop])
-
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. The streaming loop
+# 2. The image-pass consumer
 # ---------------------------------------------------------------------------------------------
 def broadcast_from_main(values: list[float], device) -> list[float]:
     """Rank 0's numbers on every rank (the others contribute zeros to a float64 sum: exact)."""
@@ -145,134 +138,72 @@ def broadcast_from_main(values: list[float], device) -> list[float]:
     return distributed.all_reduce_sum(t).tolist()
 
 
-def _broadcast_flags(flags: list[bool], device) -> list[bool]:
-    return [v > 0 for v in broadcast_from_main([float(f) for f in flags], device)]
+class StoreConsumer:
+    """KID, precision/recall: every sample's `extractor` row, float32, written chunk by chunk into
+    `store` by rank 0 (the pass's chunks are the store's: `store.chunk_size` samples each). Every
+    rank feeds it; after `finish()` rank 0's store is complete (the other ranks hold no rows)."""
 
+    def __init__(self, extractor: torch.nn.Module, store: FeatureStore, device):
+        if store.dim != extractor.dim:
+            raise ValueError(f"{store.directory.name} holds {store.dim}-d rows, the extractor gives {extractor.dim}")
+        self.extractor, self.store, self.num, self.device = extractor, store, store.num, torch.device(device)
+        self._local: list[torch.Tensor] = []
+        self._chunk = 0
+        if distributed.is_main():
+            store.prepare()
 
-@torch.no_grad()
-def extract_features(
-    store: FeatureStore,
-    load: Callable[[list[int]], torch.Tensor],  # sample indices -> uint8 images [n, 3, H, W]
-    extractor: torch.nn.Module,  # uint8 [n, 3, H, W] -> [n, dim]
-    batch_size: int,  # per rank; does not change the features of a sample
-    device: torch.device,
-    desc: str,
-) -> int:
-    """Fill `store` with the features of samples 0..num-1 and return how many were already there.
+    def update(self, batch: Batch, rows: slice) -> None:
+        self._local.append(batch.features(self.extractor)[rows].float())
 
-    Each chunk is sharded over ranks and gathered in index order; rank 0 writes it. Every rank
-    must call this; afterwards rank 0's `store` is complete.
-    """
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if distributed.is_main():
-        store.prepare()
-    done = _broadcast_flags([distributed.is_main() and store.has_chunk(c) for c in range(store.num_chunks)], device)
-    resumed = sum(len(store.chunk_rows(c)) for c in range(store.num_chunks) if done[c])
-    quiet = not distributed.is_main()
-    with tqdm(total=store.num, initial=resumed, desc=desc, unit="img", disable=quiet, leave=False) as bar:
-        for c in range(store.num_chunks):
-            if done[c]:
-                continue
-            chunk = store.chunk_rows(c)
-            mine = distributed.shard(chunk)
-            parts = [torch.empty((0, store.dim), dtype=torch.float32)]
-            for b in range(0, len(mine), batch_size):
-                features = extractor(load(list(mine[b : b + batch_size])).to(device))  # [n, dim]
-                if not torch.isfinite(features).all():
-                    raise NonFiniteError(f"{desc}: the feature network produced NaN or Inf")
-                parts.append(features.float().cpu())
-            rows = distributed.gather_by_index(torch.cat(parts), len(chunk))  # [len(chunk), dim], index order
-            if distributed.is_main():
-                store.write_chunk(c, rows.numpy())
-            bar.update(len(chunk))
-    if distributed.is_main() and not store.complete:
-        store.finish()
-    distributed.barrier()
-    return resumed
+    def end_chunk(self, chunk_size: int) -> None:
+        # Gathered from `device`: NCCL moves CUDA tensors only (gloo takes CPU ones).
+        local = torch.cat(self._local) if self._local else torch.empty((0, self.extractor.dim), device=self.device)
+        rows = distributed.gather_by_index(local.to(self.device), chunk_size)  # [chunk_size, dim], index order
+        if distributed.is_main():
+            self.store.write_chunk(self._chunk, rows.numpy())
+        self._chunk, self._local = self._chunk + 1, []
+
+    def finish(self) -> FeatureStore:
+        if distributed.is_main():
+            self.store.finish()
+        distributed.barrier()
+        return self.store
 
 
 # ---------------------------------------------------------------------------------------------
 # 3. Which samples
 # ---------------------------------------------------------------------------------------------
-def dataset_features(ds, fingerprint: str, num: int, extractor, batch_size: int, device, cache_dir: Path,
-                     use_cache: bool, desc: str) -> tuple[FeatureStore, bool]:
-    """Features of the first `num` images of `ds`, cached under (fingerprint, num, extractor).
-    Returns (store, cache_hit); `use_cache=False` recounts and refreshes the entry."""
-    key = {"dataset": fingerprint, "num_images": num, **_extractor_key(extractor)}
+def dataset_features(ds, num: int, extractor, batch_size: int, device, cache_dir: Path, use_cache: bool,
+                     desc: str = "real images", progress: bool = True) -> tuple[FeatureStore, bool]:
+    """Features of the first `num` images of `ds`, cached under the key of its FID statistics
+    (fingerprint, num, extractor). Returns (store, cache_hit); `use_cache=False` recounts and
+    refreshes the entry. The rows are complete on rank 0."""
+    key = {"dataset": ds.fingerprint(), "num_images": num, **_extractor_key(extractor)}
     store = FeatureStore(cache_dir, "features", key, num, extractor.dim, DEFAULT_CHUNK)
-    (hit,) = _broadcast_flags([use_cache and store.complete], device)
-    if not hit:
-        if not use_cache and distributed.is_main():
-            store.remove()  # count again; otherwise chunks of an interrupted run are reused
-        extract_features(store, lambda idx: load_images(ds, idx), extractor, batch_size, device, desc)
-    return store, hit
+    # Rank 0 decides and broadcasts, so ranks never disagree about a hit.
+    hit = broadcast_from_main([use_cache and store.complete], device)[0] > 0
+    if hit:
+        return store, True
+    if distributed.is_main():
+        store.remove()  # a partial or outdated entry is counted again
+    consumer = StoreConsumer(extractor, store, device)
+    run_pass(num, dataset_loader(ds, device), [consumer], batch_size, DEFAULT_CHUNK, desc, progress)
+    return consumer.finish(), False
 
 
-def generator_features(G, num: int, seed: int, truncation_psi: float, truncation_cutoff, extractor, batch_size: int,
-                       chunk_size: int, device, cache_dir: Path, resume: bool, desc: str) -> tuple[FeatureStore, int]:
-    """Features of generated samples 0..num-1 (sample i from (seed, i) only), under `progress/`
-    so an interrupted run resumes. Returns (store, samples found from an earlier run)."""
-    key = {"what": "generator", "generator_sha256": tensors_sha256(G.state_dict()), "seed": seed, "num": num,
-           "truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode_of(G),
-           **_extractor_key(extractor)}
-    store = FeatureStore(cache_dir / "progress", "features", key, num, extractor.dim, chunk_size)
-    if not resume and distributed.is_main():
-        store.remove()
-    load = lambda idx: generate_uint8(G, idx, seed, truncation_psi, truncation_cutoff, device)  # noqa: E731
-    return store, extract_features(store, load, extractor, batch_size, device, desc)
+@contextmanager
+def scratch_folder(cache_dir: Path) -> Iterator[Path]:
+    """A fresh folder under `cache_dir/progress/` for one run's generated features, removed (by
+    rank 0, the only writer) when the run ends, however it ends."""
+    folder = Path(cache_dir) / "progress" / f"run-{uuid.uuid4().hex}"
+    try:
+        yield folder
+    finally:
+        if distributed.is_main():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class FeaturePair:
-    """Real and generated features of one evaluation (complete on rank 0)."""
-
-    real: FeatureStore
-    fake: FeatureStore
-    fake_is_temporary: bool  # generated: remove `fake` once the metric is computed
-    real_cache_hit: bool
-    fake_cache_hit: bool  # a folder source found in the cache
-    resumed_from: int  # generated samples an earlier, interrupted run had already extracted
-    time_real_s: float
-    time_fake_s: float
-
-
-def features_for(
-    source,  # a Generator (stylegan_core interface), or a folder / zip / dataset of images
-    data,  # the reference dataset: a folder / zip path, or an object from open_dataset
-    extractor: torch.nn.Module,  # uint8 [n, 3, H, W] -> [n, dim], with .dim, .identity, .digest
-    num_gen: int,  # generated images; a folder source uses its first min(num_gen, len) images
-    num_real: int,  # dataset images: the first min(num_real, len(data))
-    batch_size: int,
-    seed: int,  # sample i's latent and noise depend only on (seed, i)
-    device: torch.device,
-    cache_dir: Path,
-    use_cache: bool = True,
-    resume: bool = True,
-    chunk_size: int = DEFAULT_CHUNK,
-    truncation_psi: float = 1.0,
-    truncation_cutoff: int | None = None,
-    fit: str = "error",
-) -> FeaturePair:
-    """Stream both sides' features to disk (the dataset's cached) with the FID machinery's
-    sample definitions: the same images FID measures, so KID and FID see the same samples."""
-    if num_gen < 2 or num_real < 2 or chunk_size < 1:
-        raise ConfigError(f"need num_gen, num_real >= 2 and chunk_size >= 1, got {num_gen}, {num_real}, {chunk_size}")
-    is_generator = isinstance(source, torch.nn.Module)
-    t0 = time.perf_counter()
-    ds_real = _open(data, source.img_resolution if is_generator else None, fit)
-    n_real = min(num_real, len(ds_real))
-    real, real_hit = dataset_features(ds_real, ds_real.fingerprint(), n_real, extractor, batch_size, device, cache_dir,
-                                      use_cache, "real images")
-    t1 = time.perf_counter()
-    if is_generator:
-        fake, resumed = generator_features(source.to(device), num_gen, seed, truncation_psi, truncation_cutoff,
-                                           extractor, batch_size, chunk_size, device, cache_dir, resume,
-                                           "generated images")
-        fake_hit, temporary = False, True
-    else:
-        ds_fake = _open(source, None, fit)
-        fake, fake_hit = dataset_features(ds_fake, ds_fake.fingerprint(), min(num_gen, len(ds_fake)), extractor,
-                                          batch_size, device, cache_dir, use_cache, "source images")
-        resumed, temporary = 0, False
-    return FeaturePair(real, fake, temporary, real_hit, fake_hit, resumed, t1 - t0, time.perf_counter() - t1)
+def generated_store(scratch: Path, metric: str, num: int, extractor) -> FeatureStore:
+    """The store of `metric`'s rows (`extractor` of generated samples 0..num-1) in a run's scratch folder."""
+    return FeatureStore(scratch, "generated", {"metric": metric, **_extractor_key(extractor)}, num, extractor.dim,
+                        DEFAULT_CHUNK)

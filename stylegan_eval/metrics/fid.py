@@ -16,7 +16,6 @@ Layers, top to bottom:
 4. `compute_fid`: a generator or an image folder against a dataset; returns a ResultRecord.
 """
 
-import dataclasses
 import math
 import time
 import warnings
@@ -34,7 +33,7 @@ from stylegan_core import distributed
 from stylegan_core.errors import ConfigError, DatasetError, NonFiniteError
 from stylegan_eval import fid_cache
 from stylegan_eval.metrics.generation import generate_uint8, noise_mode_of, to_rgb
-from stylegan_eval.provenance import MetricResult, Provenance, extras_from_dict
+from stylegan_eval.provenance import MetricResult, Provenance, RecordExtras
 from stylegan_eval.records import ResultRecord
 
 DEFAULT_CHUNK = 1000  # samples between progress checkpoints (and all-reduces)
@@ -178,7 +177,7 @@ def fid_from_stats(a: RunningStats, b: RunningStats) -> float:
 # ---------------------------------------------------------------------------------------------
 # A feature extractor is any module mapping uint8 [N, 3, H, W] to float [N, dim] with attributes
 # `dim`, `identity` (records.FeatureNetwork) and `digest` (hash of its weights; keys caches),
-# e.g. stylegan_eval.inception.InceptionFeatures.
+# e.g. stylegan_eval.feature_extractor.FeatureExtractor.
 
 
 def load_images(ds, indices) -> torch.Tensor:
@@ -295,7 +294,7 @@ class FIDConfig:
 
 
 @dataclass(frozen=True)
-class FIDExtras:
+class FIDExtras(RecordExtras):
     """Details of an FID measurement (the record's `extras`)."""
 
     num_real: int  # dataset images in the reference statistics
@@ -307,13 +306,6 @@ class FIDExtras:
     device: str
     resumed_from: int | None = None  # generator source: the sample index an interrupted run resumed at
     source_cache_hit: bool | None = None  # folder source: its statistics came from the cache
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "FIDExtras":
-        return extras_from_dict(FIDExtras, d)
 
 
 def compute_fid(

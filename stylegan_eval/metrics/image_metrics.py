@@ -1,18 +1,18 @@
 """KID and precision/recall as protocols: their constants, their typed extras, and the step from
 feature rows to a MetricResult. The estimators themselves are in stylegan_eval.metrics.kid
 (Binkowski et al. 2018, unbiased MMD^2 with the cubic polynomial kernel) and
-stylegan_eval.metrics.precision_recall (Kynkaanniemi et al. 2019, k-NN radii); the feature rows
-come from one pass over the generated images (stylegan_eval.metrics.image_pass), shared with FID.
+stylegan_eval.metrics.precision_recall (Kynkaanniemi et al. 2019, k-NN radii). The feature rows
+are on disk (stylegan_eval.metrics.feature_store): the dataset's cached under the key of its FID
+statistics, the generated ones written by the one pass over the generated images
+(stylegan_eval.metrics.image_pass) that FID and separability share.
 """
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-
+from stylegan_core import distributed
 from stylegan_core.errors import ConfigError
-from stylegan_eval.provenance import MetricResult, extras_from_dict
+from stylegan_eval.metrics.feature_store import FeatureStore, broadcast_from_main
+from stylegan_eval.provenance import MetricResult, RecordExtras
 from stylegan_eval.records import FeatureNetwork
 
 
@@ -41,62 +41,67 @@ class PRConfig:
 
 
 @dataclass(frozen=True)
-class KIDExtras:
+class KIDExtras(RecordExtras):
     std: float  # standard deviation of the subsets' MMD^2 estimates
     num_subsets: int
     subset_size: int  # rows per subset actually used
     num_real: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "KIDExtras":
-        return extras_from_dict(KIDExtras, d)
-
 
 @dataclass(frozen=True)
-class PRExtras:
+class PRExtras(RecordExtras):
     precision: float  # fraction of generated samples inside the real manifold
     recall: float  # fraction of real samples inside the generated manifold
     k: int
     num_real: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "PRExtras":
-        return extras_from_dict(PRExtras, d)
+def _rows(config, real: FeatureStore, fake: FeatureStore) -> tuple[int, int]:
+    """(real rows, generated rows) of a protocol: stores hold the most any protocol of the run needs."""
+    return min(config.num_real or real.num, real.num), min(config.num_samples, fake.num)
 
 
-def kid_result(name: str, config: KIDConfig, real: np.ndarray, fake: np.ndarray, seed: int,
-               network: FeatureNetwork, wall_time_s: float) -> MetricResult:
-    """KID of feature rows fake [num_samples, D] against real [num_real, D]; the subsets are drawn
-    from `seed` (so the value depends on the seed and the samples only)."""
+def kid_result(name: str, config: KIDConfig, real: FeatureStore, fake: FeatureStore, seed: int,
+               network: FeatureNetwork, wall_time_s: float, device) -> MetricResult:
+    """KID of the first `config.num_samples` generated rows against the first `config.num_real`
+    real rows; the subsets are drawn from `seed` (so the value depends on the seed and the samples
+    only). Rank 0 reads the stores and estimates; every rank gets the result."""
     from stylegan_eval.metrics.kid import kid_from_features
 
-    kid = kid_from_features(real, fake, num_subsets=config.num_subsets, subset_size=config.subset_size, seed=seed)
+    n_real, n_gen = _rows(config, real, fake)
+    values = [0.0, 0.0, 0.0]
+    if distributed.is_main():
+        kid = kid_from_features(real.load()[:n_real], fake.load()[:n_gen], num_subsets=config.num_subsets,
+                                subset_size=config.subset_size, seed=seed)
+        values = [kid.mean, kid.std, kid.subset_size]
+    mean, std, subset_size = broadcast_from_main(values, device)
     return MetricResult(
-        metric=name, value=float(kid.mean),
-        params={"num_gen": int(fake.shape[0]), "num_real": int(real.shape[0]), "num_subsets": config.num_subsets,
+        metric=name, value=mean,
+        params={"num_gen": n_gen, "num_real": n_real, "num_subsets": config.num_subsets,
                 "subset_size": config.subset_size, "kernel": "(x.y / D + 1) ** 3", "truncation_psi": 1.0},
-        num_samples=int(fake.shape[0]), seed=seed, feature_network=network, wall_time_s=wall_time_s,
-        extras=KIDExtras(std=float(kid.std), num_subsets=kid.num_subsets, subset_size=kid.subset_size,
-                         num_real=int(real.shape[0])),
+        num_samples=n_gen, seed=seed, feature_network=network, wall_time_s=wall_time_s,
+        extras=KIDExtras(std=std, num_subsets=config.num_subsets, subset_size=int(subset_size), num_real=n_real),
     )
 
 
-def pr_results(name: str, config: PRConfig, real: np.ndarray, fake: np.ndarray, seed: int, network: FeatureNetwork,
-               wall_time_s: float, device) -> list[MetricResult]:
-    """Two results, `<name>_precision` and `<name>_recall`, of fake [M, D] against real [N, D]."""
+def pr_results(name: str, config: PRConfig, real: FeatureStore, fake: FeatureStore, seed: int,
+               network: FeatureNetwork, wall_time_s: float, device) -> list[MetricResult]:
+    """Two results, `<name>_precision` and `<name>_recall`, of the first `config.num_samples`
+    generated rows against the first `config.num_real` real rows (rank 0 computes on `device`,
+    every rank gets them)."""
     from stylegan_eval.metrics.precision_recall import precision_recall
 
-    pr = precision_recall(real, fake, k=config.k, batch=config.distance_batch, device=device)
-    extras = PRExtras(precision=float(pr.precision), recall=float(pr.recall), k=config.k, num_real=int(real.shape[0]))
-    params = {"num_gen": int(fake.shape[0]), "num_real": int(real.shape[0]), "k": config.k, "truncation_psi": 1.0}
+    n_real, n_gen = _rows(config, real, fake)
+    values = [0.0, 0.0]
+    if distributed.is_main():
+        pr = precision_recall(real.load()[:n_real], fake.load()[:n_gen], k=config.k, batch=config.distance_batch,
+                              device=device)
+        values = [pr.precision, pr.recall]
+    precision, recall = broadcast_from_main(values, device)  # float32 values: exact in float64
+    extras = PRExtras(precision=precision, recall=recall, k=config.k, num_real=n_real)
+    params = {"num_gen": n_gen, "num_real": n_real, "k": config.k, "truncation_psi": 1.0}
     return [
-        MetricResult(metric=f"{name}_{part}", value=value, params=params, num_samples=int(fake.shape[0]), seed=seed,
+        MetricResult(metric=f"{name}_{part}", value=value, params=params, num_samples=n_gen, seed=seed,
                      feature_network=network, wall_time_s=wall_time_s, extras=extras)
         for part, value in (("precision", extras.precision), ("recall", extras.recall))
     ]

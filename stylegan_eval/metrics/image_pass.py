@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -82,28 +81,6 @@ class StatsConsumer:
         self._local.all_reduce()
         self.total.merge(self._local)
         self._local = RunningStats(self.extractor.dim, self.total.sum.device)
-
-
-class RowsConsumer:
-    """KID, precision/recall: every sample's feature row, float32, in index order on every rank."""
-
-    def __init__(self, extractor: torch.nn.Module, num: int, device):
-        self.extractor, self.num, self.device = extractor, num, torch.device(device)
-        self._chunks: list[np.ndarray] = []
-        self._local: list[torch.Tensor] = []
-
-    def update(self, batch: Batch, rows: slice) -> None:
-        self._local.append(batch.features(self.extractor)[rows].float())
-
-    def end_chunk(self, chunk_size: int) -> None:
-        # Gathered from `device`: NCCL moves CUDA tensors only (gloo takes CPU ones).
-        local = torch.cat(self._local) if self._local else torch.empty((0, self.extractor.dim), device=self.device)
-        self._chunks.append(distributed.gather_by_index(local.to(self.device), chunk_size).numpy())
-        self._local = []
-
-    def rows(self) -> np.ndarray:
-        """[num, dim] float32."""
-        return np.concatenate(self._chunks) if self._chunks else np.zeros((0, self.extractor.dim), np.float32)
 
 
 class LatentsAndProbs:

@@ -13,35 +13,23 @@ real rows, each `rng.choice(n, m, replace=False)`; an integer seed means
 subsets and the same value. Where torch-fidelity refuses a subset larger than a sample set,
 stylegan2-ada clips it to the smaller set; we clip too and report the size used.
 
-Layers, top to bottom:
-1. `polynomial_kernel`, `mmd2_unbiased`, `kid_from_features`: pure float64 math on arrays (any
-   array-like with `.shape` and integer-array indexing, e.g. a memory-mapped feature store).
-2. `compute_kid`: a generator or an image folder against a dataset, Inception features streamed
-   to disk (stylegan_eval.metrics.feature_store), the dataset's features cached.
+`polynomial_kernel`, `mmd2_unbiased`, `kid_from_features`: pure float64 math on arrays (any
+array-like with `.shape` and integer-array indexing, e.g. a memory-mapped feature store). The
+kid50k protocol (stylegan_eval.metrics.registry) runs it on rows streamed to disk by the shared
+image pass (stylegan_eval.metrics.image_metrics.kid_result).
 """
 
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from stylegan_core import distributed
 from stylegan_core.errors import ConfigError
-from stylegan_eval import fid_cache
-from stylegan_eval.metrics.fid import DEFAULT_CHUNK
-from stylegan_eval.metrics.feature_store import broadcast_from_main, features_for
-from stylegan_eval.records import FeatureNetwork
 
 KID50K_SUBSETS = 100  # stylegan2-ada kid50k and torch-fidelity's kid_subsets
 KID50K_SUBSET_SIZE = 1000  # stylegan2-ada max_subset_size and torch-fidelity's kid_subset_size
 TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed, for reproducing its numbers
 
 
-# ---------------------------------------------------------------------------------------------
-# 1. The estimator
-# ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class KIDResult:
     mean: float  # KID: the mean of the subsets' unbiased MMD^2 estimates
@@ -106,71 +94,3 @@ def kid_from_features(
         real_rows = rng.choice(n_real, m, replace=False)
         mmds[s] = mmd2_unbiased(fake[fake_rows], real[real_rows])
     return KIDResult(mean=float(mmds.mean()), std=float(mmds.std()), num_subsets=num_subsets, subset_size=m)
-
-
-# ---------------------------------------------------------------------------------------------
-# 2. The metric
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class KIDMeasurement:
-    kid: KIDResult
-    num_real: int  # real images whose features the subsets were drawn from
-    num_gen: int  # generated (or source-folder) images
-    feature_network: FeatureNetwork
-    real_cache_hit: bool  # the dataset's features came from the cache
-    resumed_from: int  # generated samples reused from an interrupted run
-    time_features_s: float
-    time_metric_s: float
-
-
-def compute_kid(
-    source,  # a Generator (stylegan_core interface), or a folder / zip / dataset of images
-    data,  # the reference dataset: a folder / zip path, or an object from open_dataset
-    num_gen: int = 50_000,  # generated images; a folder source uses its first min(num_gen, len) images
-    num_real: int = 50_000,  # dataset images: the first min(num_real, len(data))
-    num_subsets: int = KID50K_SUBSETS,
-    subset_size: int = KID50K_SUBSET_SIZE,  # clipped to the smaller sample set
-    batch_size: int = 32,  # per rank; does not change the value
-    seed: int = 0,  # sample i from (seed, i); subsets from np.random.RandomState(seed)
-    device: str | torch.device = "cpu",
-    truncation_psi: float = 1.0,  # 1 = no truncation, as the metric is defined
-    truncation_cutoff: int | None = None,
-    cache_dir=None,  # None: fid_cache.default_cache_dir()
-    use_cache: bool = True,  # False: recount the dataset's features (and refresh the cache)
-    resume: bool = True,  # reuse generated features of an interrupted run
-    chunk_size: int | None = None,  # generated samples per stored chunk; None: the FID default
-    extractor: torch.nn.Module | None = None,  # None: inception.load_inception (the FID features)
-    weights_path=None,  # explicit Inception weights file
-    substitute: bool = False,  # random Inception weights when the real ones are absent
-    fit: str = "error",  # open_dataset's handling of images of another resolution
-) -> KIDMeasurement:
-    """KID of a generator (or an image folder) against a dataset on the FID's Inception features
-    of the same samples. Under torchrun every rank calls this with the same arguments; rank 0
-    computes the estimate from the stored features and every rank gets it."""
-    device = torch.device(device)
-    if extractor is None:
-        from stylegan_eval.inception import load_inception
-
-        extractor = load_inception(device, weights_path=weights_path, substitute=substitute)
-    extractor = extractor.to(device)
-    cache_dir = fid_cache.default_cache_dir() if cache_dir is None else cache_dir
-    pair = features_for(source, data, extractor, num_gen, num_real, batch_size, seed, device, Path(cache_dir),
-                        use_cache, resume, chunk_size or DEFAULT_CHUNK, truncation_psi, truncation_cutoff, fit)
-    t0 = time.perf_counter()
-    values = [0.0, 0.0, 0.0]
-    if distributed.is_main():
-        result = kid_from_features(pair.real.load(), pair.fake.load(), num_subsets, subset_size, seed)
-        values = [result.mean, result.std, result.subset_size]
-        if pair.fake_is_temporary:
-            pair.fake.remove()
-    mean, std, m = broadcast_from_main(values, device)
-    return KIDMeasurement(
-        kid=KIDResult(mean=mean, std=std, num_subsets=num_subsets, subset_size=int(m)),
-        num_real=pair.real.num,
-        num_gen=pair.fake.num,
-        feature_network=extractor.identity,
-        real_cache_hit=pair.real_cache_hit,
-        resumed_from=pair.resumed_from,
-        time_features_s=pair.time_real_s + pair.time_fake_s,
-        time_metric_s=time.perf_counter() - t0,
-    )

@@ -5,8 +5,10 @@
   same definition (latent and noise from (seed, i)), so ONE pass over the generated images feeds
   them all (stylegan_eval.metrics.image_pass); FID and KID share one Inception forward per batch,
   separability and DCI/MIG/SAP one classifier forward (and their z, w; S is computed beside).
-- The real side: FID statistics from the cache (as `stylegan-eval fid`), KID/PR feature rows from
-  one pass over the dataset.
+- The real side: FID statistics and KID/PR feature rows (on disk), both cached under the same
+  dataset key (as `stylegan-eval fid`).
+- The generated KID/PR rows are streamed to disk chunk by chunk (stylegan_eval.metrics.feature_store)
+  and removed when the run ends.
 - PPL measures pairs of images of its own, one protocol after the other.
 Results come back in the order the protocols were given (ls gives two, pr two, dci/mig/sap one
 per latent space). DCI/MIG/SAP are fitted on rank 0 only: under torchrun the other ranks get no
@@ -22,6 +24,7 @@ import torch
 
 from stylegan_core.errors import ConfigError
 from stylegan_eval.metrics import image_pass as P
+from stylegan_eval.metrics.feature_store import StoreConsumer, dataset_features, generated_store, scratch_folder
 from stylegan_eval.metrics.fid import FIDExtras, _open, dataset_stats, fid_from_stats
 from stylegan_eval.metrics.generation import noise_mode_of
 from stylegan_eval.metrics.image_metrics import kid_result, pr_results
@@ -88,14 +91,16 @@ def measure(protocols: list[Protocol], options: MetricOptions, inputs: MeasureIn
     results: dict[str, list[MetricResult]] = {}
     shared = [p for p in protocols if p.kind in (*IMAGE_KINDS, *LATENT_KINDS)]
     if shared:
-        results.update(_measure_shared(shared, options, inputs, G))
+        with scratch_folder(options.resolved_cache_dir()) as scratch:  # the generated KID/PR rows
+            results.update(_measure_shared(shared, options, inputs, G, scratch))
     for p in protocols:
         if p.kind == "ppl":
             results[p.name] = [measure_ppl(options, p.config, lpips)]
     return [_params(p, r) for p in protocols for r in results[p.name]]
 
 
-def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: MeasureInputs, G) -> dict[str, list[MetricResult]]:
+def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: MeasureInputs, G,
+                    scratch: Path) -> dict[str, list[MetricResult]]:
     device, t_start = options.device, time.perf_counter()
     kinds = {p.kind for p in protocols}
     inception = pr_net = None
@@ -128,19 +133,18 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
     for p in protocols:
         if p.kind == "fid" and n_real[p.name] not in real_stats:
             real_stats[n_real[p.name]] = dataset_stats(ds, ds.fingerprint(), n_real[p.name], inception, options.batch_size,
-                                                       device, cache_dir, inputs.use_cache, True, "FID real images")
-    row_nets = {"kid": inception, "pr": pr_net}
-    real_rows = {k: P.RowsConsumer(net, max(n_real[p.name] for p in protocols if p.kind == k), device)
-                 for k, net in row_nets.items() if k in kinds}
-    if real_rows:
-        P.run_pass(max(c.num for c in real_rows.values()), P.dataset_loader(ds, device), list(real_rows.values()),
-                   options.batch_size, desc="real images", progress=options.progress)
+                                                       device, cache_dir, inputs.use_cache, True, "FID real images",
+                                                       options.progress)
+    row_nets = {k: net for k, net in (("kid", inception), ("pr", pr_net)) if k in kinds}
+    real_rows = {k: dataset_features(ds, max(n_real[p.name] for p in protocols if p.kind == k), net, options.batch_size,
+                                     device, cache_dir, inputs.use_cache, f"{k} real images", options.progress)[0]
+                 for k, net in row_nets.items()}
     t_real = time.perf_counter() - t_start
 
     # The generated side: one pass, every consumer takes the samples it needs.
     stats = {p.name: P.StatsConsumer(inception, p.num_samples, device) for p in protocols if p.kind == "fid"}
-    rows = {k: P.RowsConsumer(net, max(p.num_samples for p in protocols if p.kind == k), device)
-            for k, net in row_nets.items() if k in kinds}
+    rows = {k: StoreConsumer(net, generated_store(scratch, k, max(p.num_samples for p in protocols if p.kind == k), net),
+                             device) for k, net in row_nets.items()}
     ls = styles = None
     if classifier is not None:  # one classifier forward and one copy of z, w for ls and dci/mig/sap
         ls = P.LatentsAndProbs(classifier, max(p.num_samples for p in protocols if p.kind in LATENT_KINDS), G.z_dim,
@@ -151,6 +155,7 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
     t0 = time.perf_counter()
     P.run_pass(max(c.num for c in consumers), P.generated_loader(G, options.seed, device), consumers,
                options.batch_size, desc="generated images", progress=options.progress)
+    fake_rows = {k: c.finish() for k, c in rows.items()}
     t_gen = time.perf_counter() - t0
 
     out: dict[str, list[MetricResult]] = {}
@@ -167,12 +172,10 @@ def _measure_shared(protocols: list[Protocol], options: MetricOptions, inputs: M
             out[p.name] = [MetricResult(p.name, value, params, p.num_samples, options.seed, inception.identity,
                                         time.perf_counter() - t_start, extras)]
         elif p.kind == "kid":
-            fake, real = rows["kid"].rows()[: p.num_samples], real_rows["kid"].rows()[: n_real[p.name]]
-            out[p.name] = [kid_result(p.name, p.config, real, fake, options.seed, inception.identity,
-                                      t_real + t_gen + time.perf_counter() - t0)]
+            out[p.name] = [kid_result(p.name, p.config, real_rows["kid"], fake_rows["kid"], options.seed,
+                                      inception.identity, t_real + t_gen + time.perf_counter() - t0, device)]
         elif p.kind == "pr":
-            fake, real = rows["pr"].rows()[: p.num_samples], real_rows["pr"].rows()[: n_real[p.name]]
-            out[p.name] = pr_results(p.name, p.config, real, fake, options.seed, pr_net.identity,
+            out[p.name] = pr_results(p.name, p.config, real_rows["pr"], fake_rows["pr"], options.seed, pr_net.identity,
                                      t_real + t_gen + time.perf_counter() - t0, device)
         elif p.kind == "ls":
             z, w, probs = ls.result()

@@ -26,13 +26,12 @@ rounding: kernels may round differently for different batch shapes, and dividing
 last-bit image differences into ~1e-4 relative differences of single distances).
 """
 
-import dataclasses
 import math
 import os
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -45,7 +44,7 @@ from stylegan_core.seeding import PATH_END, PATH_NOISE, PATH_START, PATH_T, per_
 from stylegan_eval.images import area_downsample
 from stylegan_eval.metrics.generation import noise_mode_of
 from stylegan_eval.metrics.options import MetricOptions
-from stylegan_eval.provenance import MetricResult, Provenance, extras_from_dict
+from stylegan_eval.provenance import MetricResult, Provenance, RecordExtras
 from stylegan_eval.records import FeatureNetwork, ResultRecord
 
 Space = Literal["z", "w"]
@@ -272,7 +271,7 @@ def _save_array(path: str | os.PathLike, arr: np.ndarray) -> None:
 
 
 @dataclass(frozen=True)
-class PPLExtras:
+class PPLExtras(RecordExtras):
     """Details of a PPL measurement (the record's `extras`)."""
 
     unfiltered_mean: float  # mean of all distances, outliers included
@@ -282,16 +281,6 @@ class PPLExtras:
     image_size: int  # side of the image LPIPS saw
     processes: int  # torch.distributed processes that shared the samples
     dists_file: str | None = None  # every per-pair distance (.npy, index order), when saved
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        if self.dists_file is None:
-            del d["dists_file"]
-        return d
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "PPLExtras":
-        return extras_from_dict(PPLExtras, d)
 
 
 def check_image_size(G, config: PPLConfig, distance: nn.Module) -> int:

@@ -26,20 +26,14 @@ neighbouring float. The same `batch` reproduces torch-fidelity's distances bit f
 ball's boundary to that precision (tests find identical values across batch sizes).
 """
 
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from stylegan_core import distributed
 from stylegan_core.errors import ConfigError
-from stylegan_eval import fid_cache
-from stylegan_eval.metrics.fid import DEFAULT_CHUNK
-from stylegan_eval.metrics.feature_store import broadcast_from_main, features_for
-from stylegan_eval.records import FeatureNetwork
-from stylegan_eval.vgg16 import VGG16Features, load_vgg16
+from stylegan_eval.feature_extractor import FeatureExtractor
+from stylegan_eval.vgg16 import load_vgg16
 
 PR_NEIGHBOURHOOD = 3  # k of pr50k3 (stylegan2-ada nhood_size, torch-fidelity prc_neighborhood)
 PR_BATCH = 10000  # torch-fidelity's prc_batch_size (and stylegan2-ada's row/col batch size)
@@ -145,68 +139,10 @@ def precision_recall(real, fake, k: int = PR_NEIGHBOURHOOD, batch: int = PR_BATC
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. The metric
+# 2. The feature network
 # ---------------------------------------------------------------------------------------------
 def load_pr_features(device="cpu", substitute: bool = False, substitute_seed: int = 0,
-                     weights_path=None) -> VGG16Features:
+                     weights_path=None) -> FeatureExtractor:
     """The precision/recall feature network: uint8 [N, 3, H, W] -> [N, 4096], with `.identity`
     (records) and `.digest` (caches); see stylegan_eval.vgg16.load_vgg16 for the weights policy."""
     return load_vgg16(device, weights_path=weights_path, substitute=substitute, substitute_seed=substitute_seed)
-
-
-@dataclass(frozen=True)
-class PRMeasurement:
-    pr: PRResult
-    feature_network: FeatureNetwork
-    real_cache_hit: bool  # the dataset's features came from the cache
-    resumed_from: int  # generated samples reused from an interrupted run
-    time_features_s: float
-    time_metric_s: float
-
-
-def compute_pr(
-    source,  # a Generator (stylegan_core interface), or a folder / zip / dataset of images
-    data,  # the reference dataset: a folder / zip path, or an object from open_dataset
-    num_gen: int = 50_000,  # generated images; a folder source uses its first min(num_gen, len) images
-    num_real: int = 50_000,  # dataset images: the first min(num_real, len(data))
-    k: int = PR_NEIGHBOURHOOD,
-    batch_size: int = 32,  # images per feature batch, per rank; does not change the value
-    distance_batch: int = PR_BATCH,  # rows and columns per distance tile (torch-fidelity's prc_batch_size)
-    seed: int = 0,  # sample i's latent and noise depend only on (seed, i)
-    device: str | torch.device = "cpu",  # also where the distances are computed
-    truncation_psi: float = 1.0,
-    truncation_cutoff: int | None = None,
-    cache_dir=None,  # None: fid_cache.default_cache_dir()
-    use_cache: bool = True,  # False: recount the dataset's features (and refresh the cache)
-    resume: bool = True,  # reuse generated features of an interrupted run
-    chunk_size: int | None = None,  # generated samples per stored chunk; None: the FID default
-    extractor: torch.nn.Module | None = None,  # None: load_pr_features (torch-fidelity's VGG16)
-    weights_path=None,  # explicit VGG16 weights file
-    substitute: bool = False,  # random VGG16 weights when the real ones are absent
-    fit: str = "error",
-) -> PRMeasurement:
-    """Precision and recall of a generator (or an image folder) against a dataset. Under torchrun
-    every rank calls this with the same arguments; rank 0 computes and every rank gets the values."""
-    device = torch.device(device)
-    if extractor is None:
-        extractor = load_pr_features(device, substitute=substitute, weights_path=weights_path)
-    extractor = extractor.to(device)
-    cache_dir = fid_cache.default_cache_dir() if cache_dir is None else Path(cache_dir)
-    pair = features_for(source, data, extractor, num_gen, num_real, batch_size, seed, device, cache_dir, use_cache,
-                        resume, chunk_size or DEFAULT_CHUNK, truncation_psi, truncation_cutoff, fit)
-    t0 = time.perf_counter()
-    values = [0.0, 0.0]
-    if distributed.is_main():
-        result = precision_recall(pair.real.load(), pair.fake.load(), k, distance_batch, device)
-        values = [result.precision, result.recall]
-        if pair.fake_is_temporary:
-            pair.fake.remove()
-    precision, recall = broadcast_from_main(values, device)  # float32 values: exact in float64
-    return PRMeasurement(
-        pr=PRResult(precision=precision, recall=recall, k=k, num_real=pair.real.num, num_fake=pair.fake.num),
-        feature_network=extractor.identity,
-        real_cache_hit=pair.real_cache_hit,
-        resumed_from=pair.resumed_from,
-        time_features_s=pair.time_real_s + pair.time_fake_s,
-        time_metric_s=time.perf_counter() - t0,
-    )

@@ -31,13 +31,12 @@ the len(spaces) x A fits, `n_jobs` at a time: in threads when every fit uses the
 otherwise. The result is identical to a serial run.
 """
 
-import dataclasses
 import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -46,7 +45,7 @@ from stylegan_core import distributed
 from stylegan_core.errors import UserError
 from stylegan_eval.metrics.image_pass import LatentsAndProbs, generated_loader, run_pass
 from stylegan_eval.metrics.options import MetricOptions
-from stylegan_eval.provenance import MetricResult, Provenance, extras_from_dict
+from stylegan_eval.provenance import MetricResult, Provenance, RecordExtras
 from stylegan_eval.records import FeatureNetwork, ResultRecord
 
 FitStatus = Literal["ok", "not_converged", "single_class"]
@@ -295,7 +294,7 @@ def sample_latents_and_probs(
 
 
 @dataclass(frozen=True)
-class LSExtras:
+class LSExtras(RecordExtras):
     """Details of one space's separability (the record's `extras`); lists run over attributes."""
 
     attributes: list[str]
@@ -308,13 +307,6 @@ class LSExtras:
     flagged: list[str]  # attributes whose fit is not "ok"
     # Every kept label one class: the score is 1.0 with nothing separated; reports flag it.
     all_single_class: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "LSExtras":
-        return extras_from_dict(LSExtras, d)
 
     def entropy_by_attribute(self) -> dict[str, float]:
         return dict(zip(self.attributes, self.entropies))

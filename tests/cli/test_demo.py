@@ -9,10 +9,6 @@ import pytest
 
 from stylegan_eval.cli import main
 
-from tests.eval.metrics import kid_pr_standin
-
-kid_pr_standin.install()  # a no-op once stylegan_eval.metrics.kid exists
-
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:frechet_distance. singular covariance")  # 4 samples for 2048-d features

@@ -568,9 +568,9 @@ def test_warnings_are_one_line_naming_the_command(f, capsys, monkeypatch):
 
 
 def test_saved_distances_lost_to_a_full_disk_keep_the_value(tmp_path, torch_home, capsys, monkeypatch):
-    from tests.eval.test_lpips_net import write_standin_vgg16
+    from tests.eval.test_lpips_net import install_standin_vgg16
 
-    write_standin_vgg16(torch_home, monkeypatch)
+    install_standin_vgg16(torch_home, monkeypatch)
     ckpt = save_generator(tmp_path / "g.pt", Generator(get_preset("F-test16").generator), "F-test16")
     dists = tmp_path / "d.npy"
 

@@ -14,10 +14,8 @@ from stylegan_eval.classifier import build_classifier, classifier_config, save_c
 from stylegan_eval.cli import main
 from stylegan_eval.records import read_jsonl
 
-from tests.eval.metrics import kid_pr_standin
-from tests.eval.metrics.test_fid import PixelFeatures
+from tests.eval.metrics.test_fid import PixelFeatures, PixelPRFeatures
 
-kid_pr_standin.install()
 
 
 @pytest.fixture
@@ -25,7 +23,7 @@ def files(tmp_path, monkeypatch):
     from stylegan_eval.metrics import precision_recall
 
     monkeypatch.setattr(inception, "load_inception", lambda *a, **k: PixelFeatures())
-    monkeypatch.setattr(precision_recall, "load_pr_features", lambda *a, **k: kid_pr_standin.PixelPRFeatures())
+    monkeypatch.setattr(precision_recall, "load_pr_features", lambda *a, **k: PixelPRFeatures())
     data = synthesize_dataset(tmp_path / "data", 12, 16, seed=0)
     ckpt = save_generator(snapshot_path(tmp_path / "run", 1000), Generator(get_preset("F-test16").generator), preset="F-test16")
     clf = save_classifier(tmp_path / "clf.pt", build_classifier(classifier_config(["Smiling", "Hat"], 8, fmap_base=64, fmap_max=16), 0))

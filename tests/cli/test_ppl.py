@@ -13,7 +13,7 @@ from stylegan_core.presets import get_preset
 from stylegan_eval.cli import main
 from stylegan_eval.records import read_jsonl
 
-from tests.eval.test_lpips_net import write_standin_vgg16
+from tests.eval.test_lpips_net import install_standin_vgg16
 
 
 def shown_lines(stream: str) -> list[str]:
@@ -27,7 +27,7 @@ def ckpt(tmp_path):
 
 
 def test_line_results_json_and_saved_distances(ckpt, tmp_path, torch_home, monkeypatch, capsys):
-    weights, _ = write_standin_vgg16(torch_home, monkeypatch)
+    weights = install_standin_vgg16(torch_home, monkeypatch)
     results, dists = tmp_path / "r.jsonl", tmp_path / "d.npy"
     argv = ["ppl", "--ckpt", str(ckpt), "--space", "z", "--sampling", "full", "--num-samples", "12", "--batch", "5",
             "--no-crop", "--device", "cpu", "--seed", "3", "--results", str(results), "--save-dists", str(dists)]

@@ -8,39 +8,33 @@ import torchvision
 from stylegan_eval import lpips_net
 from stylegan_eval.lpips_net import load_lpips, substitute_model
 from stylegan_eval.records import file_sha256
+from stylegan_eval.vgg16 import vgg16_shapes
 from stylegan_eval.weights import MissingWeightsError, WeightsFileError
 
 
 def standin_vgg16_state(seed=0):
-    """A small stand-in for torchvision's `vgg16-397923af.pth` with the real keys and shapes.
-
-    Conv weights are random per (out, in) channel pair and constant over the 3x3 kernel, biases
-    random; the unused classifier is stored as expanded (stride-0) zeros, so the file holds a
-    few million numbers instead of 138M and is quick to write.
-    """
-    with torch.device("meta"):
-        keys = torchvision.models.vgg16().state_dict()
+    """Random VGG16 weights with torchvision's keys and shapes, each weight a strided view of a
+    short random vector (entry [i, j, ...] = v[i + j + ...], scaled He-normal), so the file is a
+    few hundred KB instead of 528 MB and every output unit still sees different weights."""
     gen = torch.Generator().manual_seed(seed)
     state = {}
-    for k, v in keys.items():
-        if k.startswith("features") and k.endswith("weight"):
-            state[k] = (torch.randn(*v.shape[:2], 1, 1, generator=gen) / v.shape[1] ** 0.5).expand(v.shape)
-        elif k.startswith("features"):
-            state[k] = torch.randn(v.shape, generator=gen) * 0.1
+    for k, shape in vgg16_shapes().items():
+        if k.endswith("weight"):
+            v = torch.randn(sum(shape) - len(shape) + 1, generator=gen) * (2.0 / shape[1:].numel()) ** 0.5
+            state[k] = v.as_strided(shape, [1] * len(shape))
         else:
-            state[k] = torch.zeros(1).expand(v.shape)
+            state[k] = torch.randn(shape, generator=gen) * 0.01
     return state
 
 
-def write_standin_vgg16(torch_home, monkeypatch, seed=0):
+def install_standin_vgg16(torch_home, monkeypatch, seed=0):
     """Write the stand-in under a name of its own and name it with $STYLEGAN_EVAL_VGG16_WEIGHTS,
-    the documented way to use one's own VGG16 file (a stand-in under the official name in the
-    hub cache is refused: its hash cannot match)."""
-    state = standin_vgg16_state(seed)
+    the documented way to use one's own VGG16 file (under the official name in the hub cache it
+    is refused: its hash cannot match)."""
     path = torch_home / "standin-vgg16.pth"
-    torch.save(state, path)
+    torch.save(standin_vgg16_state(seed), path)
     monkeypatch.setenv(lpips_net.VGG16_FILE.env_var, str(path))
-    return path, state
+    return path
 
 
 def images(n, size=16, seed=0):
@@ -59,7 +53,7 @@ def reference_lpips(state):
 
 
 def test_real_loading_path_matches_the_lpips_package_exactly(torch_home, monkeypatch):
-    path, state = write_standin_vgg16(torch_home, monkeypatch)
+    path, state = install_standin_vgg16(torch_home, monkeypatch), standin_vgg16_state()
     dist = load_lpips()
     assert dist.identity.name == "lpips-vgg16-v0.1" and not dist.identity.substitute
     assert dist.identity.weights == str(path) and dist.identity.sha256 == file_sha256(path)
@@ -112,7 +106,7 @@ def test_corrupt_weights_file_is_a_user_error_even_with_substitute(torch_home):
 
 
 def test_wrong_keys_or_shapes_are_one_line(torch_home, monkeypatch):
-    path, state = write_standin_vgg16(torch_home, monkeypatch)
+    path, state = install_standin_vgg16(torch_home, monkeypatch), standin_vgg16_state()
     state["features.0.weight"] = torch.zeros(64, 3, 5, 5)
     del state["classifier.6.bias"]
     torch.save(state, path)

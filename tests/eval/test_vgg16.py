@@ -16,32 +16,8 @@ from stylegan_eval.records import file_sha256
 from stylegan_eval.vgg16 import VGG16_FILE, load_vgg16, vgg16_shapes
 from stylegan_eval.weights import MissingWeightsError, WeightsFileError
 
+from tests.eval.test_lpips_net import install_standin_vgg16, standin_vgg16_state
 from tests.eval.test_weights import FORMATS, REFUSED, payload_bytes
-
-
-def standin_vgg16_state(seed=0):
-    """Random VGG16 weights with torchvision's keys and shapes, each weight a strided view of a
-    short random vector (entry [i, j, ...] = v[i + j + ...], scaled He-normal), so the file is a
-    few hundred KB instead of 528 MB and every output unit still sees different weights."""
-    gen = torch.Generator().manual_seed(seed)
-    state = {}
-    for k, shape in vgg16_shapes().items():
-        if k.endswith("weight"):
-            v = torch.randn(sum(shape) - len(shape) + 1, generator=gen) * (2.0 / shape[1:].numel()) ** 0.5
-            state[k] = v.as_strided(shape, [1] * len(shape))
-        else:
-            state[k] = torch.randn(shape, generator=gen) * 0.01
-    return state
-
-
-def install_standin_vgg16(torch_home, monkeypatch, seed=0):
-    """Write the stand-in under a name of its own and name it with $STYLEGAN_EVAL_VGG16_WEIGHTS,
-    the documented way to use one's own VGG16 file (under the official name in the hub cache it
-    is refused: its hash cannot match)."""
-    path = torch_home / "standin-vgg16.pth"
-    torch.save(standin_vgg16_state(seed), path)
-    monkeypatch.setenv(VGG16_FILE.env_var, str(path))
-    return path
 
 
 def images(n, size=20, seed=0):

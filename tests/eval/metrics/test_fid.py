@@ -144,22 +144,34 @@ def test_running_stats_need_two_samples():
 # Sampling loops (a cheap 12-d feature network stands in for Inception; same interface)
 # ----------------------------------------------------------------------------------------------
 class PixelFeatures(torch.nn.Module):
-    """2x2 average colours of the uint8 image in [0, 1] (12-d)."""
+    """2x2 average colours of the uint8 image in [0, 1] (12-d); `value` replaces every feature
+    (e.g. NaN), `fail_after` interrupts after that many calls."""
 
+    grid = 2
     dim = 12
     identity = FeatureNetwork("test-pixels-2x2", "none", False)
     digest = "test-pixels-2x2"
 
-    def __init__(self, fail_after: int | None = None):
+    def __init__(self, fail_after: int | None = None, value: float | None = None):
         super().__init__()
-        self.calls, self.fail_after = 0, fail_after
+        self.calls, self.fail_after, self.value = 0, fail_after, value
 
     def forward(self, images):
         assert images.dtype == torch.uint8 and images.shape[1] == 3
         self.calls += 1
         if self.fail_after is not None and self.calls > self.fail_after:
             raise KeyboardInterrupt("simulated interruption")
-        return torch.nn.functional.adaptive_avg_pool2d(images.float() / 255, 2).flatten(1)
+        out = torch.nn.functional.adaptive_avg_pool2d(images.float() / 255, self.grid).flatten(1)
+        return out if self.value is None else torch.full_like(out, self.value)
+
+
+class PixelPRFeatures(PixelFeatures):
+    """4x4 average colours (48-d): a second cheap network, standing in for precision/recall's VGG16."""
+
+    grid = 4
+    dim = 48
+    identity = FeatureNetwork("test-pixels-4x4", "none", False)
+    digest = "test-pixels-4x4"
 
 
 @pytest.fixture(scope="module")

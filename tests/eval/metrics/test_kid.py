@@ -6,15 +6,8 @@ import pytest
 import torch
 from torch_fidelity.metric_kid import kid_features_to_metric
 
-from stylegan_core.data import open_dataset
 from stylegan_core.errors import ConfigError
-from stylegan_core.generator import Generator
-from stylegan_core.presets import get_preset
-from stylegan_core.synthetic import synthesize_dataset
-from stylegan_eval.metrics.fid import generate_uint8, load_images
-from stylegan_eval.metrics.kid import KIDResult, compute_kid, kid_from_features, mmd2_unbiased, polynomial_kernel
-
-from tests.eval.metrics.test_feature_store import ColourFeatures
+from stylegan_eval.metrics.kid import KIDResult, kid_from_features, mmd2_unbiased, polynomial_kernel
 
 
 def features(seed, n, d=16, shift=0.0):
@@ -137,35 +130,3 @@ def test_errors():
 # ----------------------------------------------------------------------------------------------
 # The metric on a generator and a dataset
 # ----------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return synthesize_dataset(tmp_path_factory.mktemp("kid") / "data", 24, 16, seed=0)
-
-
-@pytest.fixture(scope="module")
-def G():
-    return Generator(get_preset("F-test16").generator).eval()
-
-
-def test_compute_kid_is_the_estimate_on_the_samples_features(G, data_dir, tmp_path):
-    args = dict(num_gen=12, num_real=20, num_subsets=5, subset_size=8, seed=1, cache_dir=tmp_path)
-    m = compute_kid(G, data_dir, batch_size=12, extractor=ColourFeatures(), **args)
-    fake = ColourFeatures()(generate_uint8(G, list(range(12)), 1, 1.0, None, "cpu")).numpy()
-    real = ColourFeatures()(load_images(open_dataset(data_dir), range(20))).numpy()
-    assert m.kid == kid_from_features(real, fake, 5, 8, seed=1)
-    assert (m.num_real, m.num_gen, m.real_cache_hit, m.resumed_from) == (20, 12, False, 0)
-    assert m.feature_network == ColourFeatures.identity and m.kid.mean > 0
-    assert not list((tmp_path / "progress").iterdir())  # generated features are temporary
-    again = compute_kid(G, data_dir, batch_size=3, chunk_size=5, extractor=ColourFeatures(), **args)
-    # Another batch size: the generator may round a pixel differently (see test_fid), nothing else.
-    assert again.real_cache_hit and again.kid.mean == pytest.approx(m.kid.mean, rel=1e-3)
-
-
-def test_compute_kid_of_a_folder_against_itself_is_about_zero(data_dir, tmp_path):
-    # Subsets as large as the folder: every subset is the whole folder, so every estimate is the
-    # unbiased MMD^2 of the set with itself: slightly negative, the same for every subset.
-    m = compute_kid(data_dir, data_dir, num_subsets=4, subset_size=50, cache_dir=tmp_path, extractor=ColourFeatures())
-    rows = ColourFeatures()(load_images(open_dataset(data_dir), range(24))).numpy()
-    assert m.num_gen == m.num_real == m.kid.subset_size == 24
-    assert m.kid.mean == pytest.approx(mmd2_unbiased(rows, rows), rel=1e-9) and m.kid.std < 1e-12
-    assert -0.05 < m.kid.mean < 0

@@ -23,12 +23,10 @@ from stylegan_eval.metrics.ppl import compute_ppl
 from stylegan_eval.metrics.registry import get_protocols
 from stylegan_eval.metrics.separability import compute_separability
 
-from tests.eval.metrics import kid_pr_standin
-from tests.eval.metrics.test_fid import PixelFeatures
-from tests.eval.test_lpips_net import write_standin_vgg16
+from tests.eval.metrics.test_fid import PixelFeatures, PixelPRFeatures
+from tests.eval.test_lpips_net import install_standin_vgg16
 
 REPO = Path(__file__).resolve().parents[3]
-kid_pr_standin.install()
 
 
 class CountingSynthesis(torch.nn.Module):
@@ -59,7 +57,7 @@ def options(G, tmp_path, batch=4, seed=1):
 
 
 def test_four_metrics_generate_each_image_once_with_the_single_metric_values(data, classifier, tmp_path, torch_home, monkeypatch):
-    write_standin_vgg16(torch_home, monkeypatch)
+    install_standin_vgg16(torch_home, monkeypatch)
     G = Generator(get_preset("F-test16").generator, seed=3).eval()
     counting = CountingSynthesis(G.synthesis)
     G.synthesis = counting
@@ -94,7 +92,7 @@ def test_four_metrics_generate_each_image_once_with_the_single_metric_values(dat
 
 def test_kid_and_pr_do_not_depend_on_the_batch_size(data, tmp_path):
     G = Generator(get_preset("F-test16").generator, seed=3).eval()
-    inputs = MeasureInputs(data=data, inception=PixelFeatures(), pr_features=kid_pr_standin.PixelPRFeatures())
+    inputs = MeasureInputs(data=data, inception=PixelFeatures(), pr_features=PixelPRFeatures())
     protocols = get_protocols("kid50k,pr50k3", num_samples=12)
     a = measure(protocols, options(G, tmp_path, batch=5), inputs)
     b = measure(protocols, options(G, tmp_path, batch=3), inputs)
@@ -138,14 +136,12 @@ from stylegan_core.presets import get_preset
 from stylegan_eval.metrics.measure import MeasureInputs, measure
 from stylegan_eval.metrics.options import MetricOptions
 from stylegan_eval.metrics.registry import get_protocols
-from tests.eval.metrics import kid_pr_standin
-from tests.eval.metrics.test_fid import PixelFeatures
+from tests.eval.metrics.test_fid import PixelFeatures, PixelPRFeatures
 
-kid_pr_standin.install()
 distributed.init("cpu")
 G = Generator(get_preset("F-test16").generator, seed=3).eval()
 opts = MetricOptions(G=G, seed=1, batch_size=int(sys.argv[3]), cache_dir=sys.argv[4], progress=False)
-inputs = MeasureInputs(data=sys.argv[2], inception=PixelFeatures(), pr_features=kid_pr_standin.PixelPRFeatures())
+inputs = MeasureInputs(data=sys.argv[2], inception=PixelFeatures(), pr_features=PixelPRFeatures())
 results = measure(get_protocols("fid50k,kid50k,pr50k3", num_samples=11), opts, inputs)
 if distributed.is_main():
     with open(sys.argv[1], "w") as f:
@@ -166,7 +162,7 @@ def test_one_and_two_torchrun_processes_agree(data, tmp_path):
     two = json.loads(out.read_text())
     assert two.pop("world") == 2
     G = Generator(get_preset("F-test16").generator, seed=3).eval()
-    inputs = MeasureInputs(data=data, inception=PixelFeatures(), pr_features=kid_pr_standin.PixelPRFeatures())
+    inputs = MeasureInputs(data=data, inception=PixelFeatures(), pr_features=PixelPRFeatures())
     one = measure(get_protocols("fid50k,kid50k,pr50k3", num_samples=11), options(G, tmp_path, batch=3), inputs)
     assert list(two) == [r.metric for r in one]
     for r in one:

@@ -5,21 +5,10 @@ torch-fidelity's metric_prc on the same features (ties included)."""
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch_fidelity.metric_prc import calculate_precision_recall_full, calculate_precision_recall_part
 
-from stylegan_core.data import open_dataset
 from stylegan_core.errors import ConfigError
-from stylegan_core.generator import Generator
-from stylegan_core.presets import get_preset
-from stylegan_core.synthetic import synthesize_dataset
-from stylegan_eval.metrics.fid import generate_uint8, load_images
-from stylegan_eval.metrics.kid import compute_kid
-from stylegan_eval.metrics.precision_recall import PRResult, compute_pr, knn_radii, precision_recall
-
-from tests.eval.metrics.test_feature_store import ColourFeatures
-from tests.eval.test_inception import install_standin
-from tests.eval.test_vgg16 import install_standin_vgg16
+from stylegan_eval.metrics.precision_recall import PRResult, knn_radii, precision_recall
 
 
 def features(seed, n, d=16, shift=0.0, dtype=np.float32):
@@ -140,80 +129,3 @@ def test_errors():
         precision_recall(features(17, 10), features(18, 10, d=8))
     with pytest.raises(ValueError, match=r"expected feature rows \[N, D\]"):
         knn_radii(np.zeros(5, dtype=np.float32))
-
-
-# ----------------------------------------------------------------------------------------------
-# The metric on a generator and a dataset
-# ----------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return synthesize_dataset(tmp_path_factory.mktemp("pr") / "data", 24, 16, seed=0)
-
-
-def test_compute_pr_is_the_estimate_on_the_samples_features(data_dir, tmp_path):
-    G = Generator(get_preset("F-test16").generator).eval()
-    m = compute_pr(G, data_dir, num_gen=12, num_real=20, batch_size=12, distance_batch=7, seed=2, cache_dir=tmp_path,
-                   extractor=ColourFeatures())
-    fake = ColourFeatures()(generate_uint8(G, list(range(12)), 2, 1.0, None, "cpu")).numpy()
-    real = ColourFeatures()(load_images(open_dataset(data_dir), range(20))).numpy()
-    assert m.pr == precision_recall(real, fake, batch=7)
-    assert (m.pr.num_real, m.pr.num_fake, m.real_cache_hit) == (20, 12, False)
-    assert m.feature_network == ColourFeatures.identity
-    assert not list((tmp_path / "progress").iterdir())  # generated features are temporary
-
-
-def test_compute_pr_of_a_folder_against_itself_is_one(data_dir, tmp_path):
-    m = compute_pr(data_dir, data_dir, cache_dir=tmp_path, extractor=ColourFeatures())
-    assert (m.pr.precision, m.pr.recall) == (1.0, 1.0) and (m.pr.num_real, m.pr.num_fake) == (24, 24)
-
-
-def write_folder(path, seed, n, size=16, offset=0):
-    path.mkdir()
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        img = np.clip(rng.integers(0, 256, (size, size, 3)) // 2 + offset, 0, 255).astype(np.uint8)
-        Image.fromarray(img, "RGB").save(path / f"{i:03d}.png")
-    return path
-
-
-@pytest.mark.slow
-def test_folders_agree_with_torch_fidelity_calculate_metrics(torch_home, tmp_path, monkeypatch):
-    """The whole path (folder reading, both real feature networks loaded by our safe loaders from
-    the stand-in files named by their environment variables, the estimators) against
-    torch-fidelity's own on the same stand-in weights (its loader trusted only because the test
-    wrote the files)."""
-    import torch_fidelity
-    from torch_fidelity.metric_kid import kid_features_to_metric
-
-    inception_weights = install_standin(torch_home, tmp_path.parent, monkeypatch)
-    vgg16_weights = install_standin_vgg16(torch_home, monkeypatch)
-    # Generated: 5 darker images; real: 2 of them and 2 brighter ones (torch-fidelity's input1 is
-    # the generated set).
-    fake, real = write_folder(tmp_path / "fake", 0, 5), write_folder(tmp_path / "real", 1, 2, offset=100)
-    for name in ("001.png", "003.png"):
-        (real / f"copy-{name}").write_bytes((fake / name).read_bytes())
-    # One call per feature network: a single weights path applies to every extractor of a call.
-    common = dict(input1=str(fake), input2=str(real), cuda=False, cache=False, verbose=False, batch_size=4,
-                  save_cpu_ram=True)  # no DataLoader workers
-    theirs = torch_fidelity.calculate_metrics(
-        **common, kid=True, kid_subsets=10, kid_subset_size=3, rng_seed=7,
-        feature_extractor_weights_path=str(inception_weights),
-    )
-    theirs |= torch_fidelity.calculate_metrics(**common, prc=True, feature_extractor_weights_path=str(vgg16_weights))
-    kid = compute_kid(fake, real, num_subsets=10, subset_size=3, seed=7, batch_size=4, cache_dir=tmp_path / "c")
-    pr = compute_pr(fake, real, batch_size=4, cache_dir=tmp_path / "c")
-    assert not kid.feature_network.substitute and not pr.feature_network.substitute
-    assert (kid.feature_network.weights, pr.feature_network.weights) == (str(inception_weights), str(vgg16_weights))
-    assert (pr.pr.precision, pr.pr.recall) == (theirs["precision"], theirs["recall"])
-    # The two copies lie in the generated manifold, the brighter two do not; with 4 real samples a
-    # k = 3 radius reaches the farthest real sample, so every generated image is inside.
-    assert (pr.pr.num_real, pr.pr.num_fake, pr.pr.precision, pr.pr.recall) == (4, 5, 1.0, 0.5)
-    # torch-fidelity sums the kernel matrices (entries of order 1) in float32, ours in float64: they
-    # differ by float32 round-off (4e-7 here, 1.4e-5 relative to this small KID). Its estimator run
-    # in float64 on our stored Inception features draws the same subsets and agrees to 1e-12.
-    assert kid.kid.mean == pytest.approx(theirs["kernel_inception_distance_mean"], abs=2e-6)
-    assert kid.kid.std == pytest.approx(theirs["kernel_inception_distance_std"], abs=2e-6)
-    stored = {len(a): a for a in (np.load(p) for p in (tmp_path / "c").glob("features-*/features.npy")) if a.shape[1] == 2048}
-    exact = kid_features_to_metric(torch.from_numpy(stored[5]).double(), torch.from_numpy(stored[4]).double(),
-                                   kid_subsets=10, kid_subset_size=3, rng_seed=7, verbose=False)
-    assert kid.kid.mean == pytest.approx(exact["kernel_inception_distance_mean"], rel=1e-12)
