@@ -6,6 +6,7 @@ available, gloo otherwise); run plainly and every helper behaves as world size 1
 result is independent of the number of processes.
 """
 
+import atexit
 import os
 
 import torch
@@ -17,8 +18,17 @@ def init(device: str | torch.device = "cpu") -> None:
     if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        # A process that exits with the group alive can abort in the backend's teardown (gloo:
+        # "terminate called without an active exception", exit -6) after its work is done.
+        atexit.register(shutdown)
         if torch.device(device).type == "cuda":
             torch.cuda.set_device(local_rank())
+
+
+def shutdown() -> None:
+    """Leave the process group (no-op when none was joined); called at exit after `init`."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def is_distributed() -> bool:
