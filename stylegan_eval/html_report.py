@@ -25,7 +25,7 @@ from stylegan_eval.published import PUBLISHED, METRIC_COLUMNS
 from stylegan_eval.report import (
     COLUMN_TITLES, DISENTANGLEMENT_COLUMNS, LEGEND, SINGLE_CLASS_MARK, TABLE4_COLUMNS, DisplayRow, Finding, ReportInputs,
     disentanglement_ordering, disentanglement_table, frame_notes, model_rows, model_table, qualitative_findings,
-    records_frame, substitute_networks, table4_rows,
+    _model_labels, records_frame, substitute_networks, table4_rows,
 )
 
 MARKER = ".stylegan-eval-report"  # identifies a folder this module wrote (safe to replace)
@@ -43,8 +43,18 @@ tr.published td{background:#f6f6f6;color:#555;font-style:italic}
 figure{display:inline-block;margin:.6em;vertical-align:top;max-width:100%}
 figure img{max-width:100%;min-width:min(100%,384px);height:auto;border:1px solid #ddd;image-rendering:pixelated}
 figcaption{font-size:.85em;color:#555;max-width:560px}
-.small{font-size:.8em;color:#555}code{font-size:.9em}
+.small{font-size:.8em;color:#555}pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.8em}code{font-size:.9em}
 """
+
+
+@dataclass(frozen=True)
+class ModelFileSection:
+    """A model file given to the report: what it is and sample figures made with it."""
+
+    name: str  # the file as the user named it
+    sha256: str  # matched against records' checkpoint_sha256
+    description: str  # what `stylegan-eval inspect` prints for it
+    images: tuple[tuple[str, str], ...] = ()  # (title, PNG path): its sample figures
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class ReportOptions:
     published: bool = True  # show the paper's numbers alongside
     findings: bool = True  # check the paper's qualitative claims on the measured values
     max_run_images: int = 12  # cap on PNGs taken from run folders (newest kept)
+    models: tuple[ModelFileSection, ...] = ()  # model files: their facts and sample figures
 
 
 # Markdown punctuation that could turn a label into markup (links, emphasis, raw HTML, table
@@ -106,6 +117,11 @@ class _Doc:
             out.append(f'<tr class="{"published" if pub else "measured"}">' + "".join(tds) + "</tr>")
         self.html.append("".join(out) + "</tbody></table>")
 
+    def preformatted(self, text: str) -> None:
+        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+        self.md.append(f"{fence}text\n{text}\n{fence}\n")
+        self.html.append(f"<pre>{html.escape(text)}</pre>")
+
     def figure(self, fig: F.FigureFile, rel: str) -> None:
         title, caption = md_text(fig.title), md_text(fig.caption) if fig.caption else ""
         self.md.append(f"![{title}]({rel})\n\n*{title}*{': ' + caption if caption else ''}\n")
@@ -147,21 +163,24 @@ def _make_figures(inputs: ReportInputs, frame, fig_dir: Path, opts: ReportOption
         run_pngs = sorted(inputs.images, key=lambda p: p.stat().st_mtime)[-opts.max_run_images:]
         images += [(p.stem.replace("_", " "), str(p)) for p in run_pngs]
     for k, (title, src) in enumerate(images):
-        src = Path(src)
-        if not src.is_file():
-            raise UserError(f"{src}: image for the report not found")
-        dst = fig_dir / f"image_{k}_{src.name}"
-        shutil.copyfile(src, dst)
-        figs.append(F.FigureFile(title, dst))
+        figs.append(F.FigureFile(title, _copy_image(src, fig_dir / f"image_{k}_{Path(src).name}")))
     return figs
 
 
 def _render(inputs: ReportInputs, tmp: Path, opts: ReportOptions) -> tuple[str, str]:
     frame = records_frame(inputs.records)
     frame.to_csv(tmp / "results.csv", index=False)
-    table = model_table(frame)
     doc = _Doc()
     doc.heading(opts.title, 1)
+    if not inputs.records:  # model files only: what they are and their samples, no tables
+        for w in opts.warnings:
+            doc.para(w, "warning")
+        for n in [*opts.notes, *inputs.notes]:
+            doc.para(n)
+        _model_file_sections(doc, frame, tmp / "figures", opts.models)
+        _figures_section(doc, _make_figures(inputs, frame, tmp / "figures", opts))
+        return _pages(doc, opts)
+    table = model_table(frame)
     subs = substitute_networks(frame)
     for w in opts.warnings:
         doc.para(w, "warning")
@@ -214,12 +233,9 @@ def _render(inputs: ReportInputs, tmp: Path, opts: ReportOptions) -> tuple[str, 
     legend.append("Lower is better for every column. Hover a cell in report.html for its record id; results.csv lists every record.")
     doc.bullets(legend)
     _disentanglement_section(doc, inputs, tmp / "figures")
+    _model_file_sections(doc, frame, tmp / "figures", opts.models)
 
-    figs = _make_figures(inputs, frame, tmp / "figures", opts)
-    if figs:
-        doc.heading("Figures")
-        for fig in figs:
-            doc.figure(fig, f"figures/{fig.path.name}")
+    _figures_section(doc, _make_figures(inputs, frame, tmp / "figures", opts))
 
     doc.heading("Records (traceability)")
     doc.para("Every table cell comes from one of these records; the full parameters are in results.csv.")
@@ -241,6 +257,18 @@ def _render(inputs: ReportInputs, tmp: Path, opts: ReportOptions) -> tuple[str, 
                     for rows in PUBLISHED.values() for r in rows]
         doc.table(["published row", "dataset", *[COLUMN_TITLES[c] for c in METRIC_COLUMNS]], pub_rows, "published")
 
+    return _pages(doc, opts)
+
+
+def _figures_section(doc: _Doc, figs: list[F.FigureFile]) -> None:
+    if figs:
+        doc.heading("Figures")
+        for fig in figs:
+            doc.figure(fig, f"figures/{fig.path.name}")
+
+
+def _pages(doc: _Doc, opts: ReportOptions) -> tuple[str, str]:
+    """report.md and report.html of the rendered document."""
     md = "\n".join(doc.md)
     page = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(opts.title)}</title>'
@@ -276,6 +304,40 @@ def _disentanglement_section(doc: _Doc, inputs: ReportInputs, fig_dir: Path) -> 
         doc.figure(fig, f"figures/{fig.path.name}")
 
 
+def _copy_image(src: str | os.PathLike, dst: Path) -> Path:
+    src = Path(src)
+    if not src.is_file():
+        raise UserError(f"{src}: image for the report not found")
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def _model_file_sections(doc: _Doc, frame: pd.DataFrame, fig_dir: Path, models: Sequence[ModelFileSection]) -> None:
+    """One section per model file: the table rows it was measured as (records whose
+    checkpoint_sha256 is the file's SHA-256), what the file is, and its sample figures."""
+    if not models:
+        return
+    doc.heading("Model files")
+    doc.para("Each model file given to the report, read as data (as `stylegan-eval inspect` prints it), with sample "
+             "figures made from it. A file belongs to the table rows of the records whose checkpoint SHA-256 is the "
+             "file's SHA-256.")
+    df = frame[frame["column"].notna()].copy()
+    labels = _model_labels(df) if len(df) else pd.Series(dtype=object)
+    for i, m in enumerate(models):
+        rows = list(dict.fromkeys(labels[df["checkpoint_sha256"] == m.sha256])) if len(df) else []
+        others = list(dict.fromkeys(frame.loc[(frame["checkpoint_sha256"] == m.sha256) & frame["column"].isna(), "model"]))
+        doc.heading(f"{m.name}", 3)
+        if rows or others:
+            doc.para("measured as table row(s): " + ", ".join(rows + [o for o in others if o not in rows]))
+        else:
+            doc.para("no result record was measured from this file (no record has its SHA-256)")
+        doc.preformatted(m.description)
+        for k, (title, src) in enumerate(m.images):
+            dst = _copy_image(src, fig_dir / f"model_{i}_{k}_{Path(src).name}")
+            fig = F.FigureFile(title, dst)
+            doc.figure(fig, f"figures/{fig.path.name}")
+
+
 def _published_cell(v: float | None) -> str:
     return "" if v is None else f"{v:g}"
 
@@ -289,10 +351,11 @@ def _finding_html(f: Finding) -> str:
 def write_report(inputs: ReportInputs, out_dir: str | os.PathLike, options: ReportOptions = ReportOptions()) -> Path:
     """Write the report folder `out_dir` (report.md, report.html, results.csv, figures/) atomically.
 
-    Raises UserError when there are no records, or when out_dir exists and is neither empty nor
+    Raises UserError when there are neither records nor model files, or when out_dir exists and is neither empty nor
     an earlier report (never overwrite someone else's folder)."""
-    if not inputs.records:
-        raise UserError("no result records found in the inputs; run `stylegan-eval ppl|ls|fid --results FILE` first")
+    if not inputs.records and not options.models:
+        raise UserError("no result records found in the inputs; run `stylegan-eval ppl|ls|fid --results FILE` first, "
+                        "or give a model file")
     out = Path(out_dir)
     if out.exists() and not (out.is_dir() and ((out / MARKER).is_file() or not any(out.iterdir()))):
         raise UserError(f"{out}: exists and is not a stylegan-eval report folder; choose another --out")

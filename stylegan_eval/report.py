@@ -246,7 +246,8 @@ def model_table(frame: pd.DataFrame) -> ModelTable:
     info_rows = []
     for label in order:
         sub = df[df["label"] == label]
-        preset = next((p for p in sub["preset"] if p), None)
+        # A model without a preset (an official pickle, --generator) reads as NaN beside named ones.
+        preset = next((p for p in sub["preset"] if isinstance(p, str) and p), None)
         kind = generator_kind(preset)
         info_rows.append(
             {
@@ -307,13 +308,17 @@ def model_rows(table: ModelTable, published: bool = True) -> list[DisplayRow]:
 def table4_rows(table: ModelTable, published: bool = True) -> list[tuple[str, str, DisplayRow]]:
     """Table-4 layout: (generator kind, mapping layers, row) with row cells FID, PPL full, PPL end,
     separability, one row per model and measured latent space, grouped by kind then depth."""
+    def known(value):
+        # A model of no known paper configuration (an official pickle) has None, read back as NaN.
+        return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
+
     def sort_key(label):
-        kind, depth = table.info.at[label, "kind"], table.info.at[label, "mapping_layers"]
+        kind, depth = known(table.info.at[label, "kind"]), known(table.info.at[label, "mapping_layers"])
         return (["traditional", "style-based"].index(kind) if kind else 2, depth if depth is not None else 99)
 
     out = []
     for label in sorted(table.values.index, key=sort_key):
-        kind = table.info.at[label, "kind"] or "unknown"
+        kind = known(table.info.at[label, "kind"]) or "unknown"
         depth = table.info.at[label, "mapping_layers"]
         depth_s = "?" if depth is None or pd.isna(depth) else str(int(depth))
         for space in ("z", "w"):

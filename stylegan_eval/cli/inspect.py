@@ -31,34 +31,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def describers():
-    """(recognises(path) -> bool, describe(path) -> FileDescription) per known format, in order."""
-    from stylegan_core.checkpoint import describe_checkpoint, is_project_checkpoint
-    from stylegan_core.formats.official_tf import is_official_pickle
-    from stylegan_core.formats.nvlabs_torch import describe as describe_nvlabs
-    from stylegan_core.formats.nvlabs_torch import is_nvlabs_torch_pickle
-    from stylegan_core.formats.official_tf_networks import describe_official
-
-    return [(is_official_pickle, describe_official), (is_nvlabs_torch_pickle, describe_nvlabs),
-            (is_project_checkpoint, describe_checkpoint)]
-
-
 def describe(path: str):
-    from pathlib import Path
+    """The file's FileDescription (stylegan_core.formats.identify, shared with `report`)."""
+    from stylegan_core.formats.identify import describe_model_file
 
-    from stylegan_core.checkpoint import resolve_checkpoint
-    from stylegan_core.errors import CheckpointError
-
-    resolved = resolve_checkpoint(path)
-    if not resolved.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    for recognises, describe_fn in describers():
-        if recognises(resolved):
-            return describe_fn(resolved)
-    raise CheckpointError(
-        f"{Path(path)}: not a format this program reads (a stylegan-eval checkpoint, an official StyleGAN "
-        "pickle or an NVlabs StyleGAN2-ADA / StyleGAN3 pickle)"
-    )
+    return describe_model_file(path)
 
 
 # A network line longer than LINE_WIDTH (e.g. NVlabs networks with all their constructor arguments)

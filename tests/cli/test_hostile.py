@@ -74,6 +74,8 @@ def f(tmp_path_factory):
     ns.afile.write_text("I am a file, not a folder\n")
     ns.under_file = ns.afile / "out"  # writing here raises NotADirectoryError
     ns.pkl = official_pickle(d / "karras-test-16.pkl")  # an official StyleGAN (TF) pickle, for convert
+    ns.torn_pkl = d / "torn.pkl"  # the same, cut short (an interrupted download)
+    ns.torn_pkl.write_bytes(ns.pkl.read_bytes()[: ns.pkl.stat().st_size // 2])
     return ns
 
 
@@ -172,6 +174,9 @@ SCAN = {
     "data-synth/out-is-file": lambda f: ["data", "synth", "--out", f.afile, "--num", "2", "--resolution", "16"],
     "train/out-under-file": lambda f: [*TRAIN, "--data", f.data, "--out", f.under_file],
     "report/out-under-file": lambda f: ["report", f.results, "--out", f.under_file],
+    "report/model-out-under-file": lambda f: ["report", f.results, f.pkl, "--out", f.under_file],
+    "report/torn-model-pickle": lambda f: ["report", f.results, f.torn_pkl, "--out", f.d / "rep-torn"],
+    "report/model-unknown-device": lambda f: ["report", f.pkl, "--out", f.d / "rep-dev", "--device", "tpu"],
     "demo/out-under-file": lambda f: ["demo", "--tiny", "--out", f.under_file],
     "demo/out-is-file": lambda f: ["demo", "--tiny", "--out", f.afile],
     # negative and huge numbers
@@ -279,6 +284,7 @@ READ_ONLY_CASES = {
     "data-synth": lambda f, out: ["data", "synth", "--out", out / "ds", "--num", "2", "--resolution", "16"],
     "train": lambda f, out: [*TRAIN, "--data", f.data, "--out", out / "run"],
     "report": lambda f, out: ["report", f.results, "--out", out / "rep"],
+    "report-model": lambda f, out: ["report", f.results, f.pkl, f.ckpt, "--out", out / "rep"],
     "demo": lambda f, out: ["demo", "--tiny", "--out", out / "demo"],
 }
 
@@ -302,6 +308,7 @@ def test_unwritable_outputs_are_refused_before_any_work(f, case, err, tmp_path, 
     for target in ("stylegan_core.checkpoint.load_generator", "stylegan_core.checkpoint.checkpoint_info",
                    "stylegan_core.data.open_dataset", "stylegan_core.synthetic.synthesize_dataset",
                    "stylegan_eval.demo.run_demo", "stylegan_eval.report.load_inputs",
+                   "stylegan_core.formats.identify.describe_model_file",
                    "stylegan_core.formats.official_tf_networks.convert_official"):
         monkeypatch.setattr(target, tripwire)
     line = one_line_error(capsys, READ_ONLY_CASES[case](f, tmp_path / "out"))
