@@ -1,5 +1,6 @@
-"""FID throughput on CPU: Inception features/s at 32x32 and 256x256 inputs, the Fréchet distance
-at 2048-d against scipy's sqrtm path, and a 50k-sample time estimate for F-cpu32.
+"""FID throughput on CPU: Inception features/s at 32x32 and 256x256 inputs, the dataset feature
+stage beside torch-fidelity's on the same PNG files and weights, the Fréchet distance at 2048-d
+against scipy's sqrtm path, and a 50k-sample time estimate for F-cpu32.
 
 Run: pytest benchmarks/test_bench_fid.py --benchmark-only
 The network is the substitute (random weights): same architecture and cost as the real one.
@@ -12,10 +13,12 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from side_by_side import interleaved_medians, record_ratios
 
+from stylegan_core.data import open_dataset
 from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
-from stylegan_eval.metrics.fid import frechet_distance
+from stylegan_eval.metrics.fid import dataset_stats, frechet_distance
 from stylegan_eval.metrics.generation import generate_uint8
 from stylegan_eval.inception import substitute_inception
 
@@ -43,6 +46,48 @@ def test_inception_features_32px(benchmark, net):
 
 def test_inception_features_256px(benchmark, net):
     features_per_s(benchmark, net, 256)
+
+
+FOLDER_IMAGES = 200
+FOLDER_BATCH = 32  # both sides
+
+
+@pytest.mark.parametrize("size", [32, 256])
+def test_feature_stage_200_pngs_vs_torch_fidelity(benchmark, net, size, tmp_path):
+    """Folder of PNGs -> Inception statistics (ours: open_dataset, which reads, hashes and
+    decodes every file, then dataset_stats, which prefetches batches while the network runs)
+    beside torch-fidelity's feature extraction of the same files (its DataLoader with worker
+    processes); same network and weights, same batch size, interleaved rounds, medians."""
+    from PIL import Image
+    from torch_fidelity.datasets import ImagesPathDataset
+    from torch_fidelity.utils import get_featuresdict_from_dataset
+
+    rng = np.random.default_rng(size)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(FOLDER_IMAGES):  # smooth random images, so PNG decoding costs what photos cost
+        small = rng.integers(0, 256, (size // 4 + 1, size // 4 + 1, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((size, size), Image.BILINEAR).save(folder / f"{i:04d}.png")
+    files = sorted(str(p) for p in folder.iterdir())
+    cache = tmp_path / "cache"
+
+    def ours():
+        ds = open_dataset(folder)
+        stats, hit, _ = dataset_stats(ds, ds.fingerprint(), len(ds), net, FOLDER_BATCH, torch.device("cpu"), cache,
+                                      False, False, "real", progress=False)
+        assert not hit
+        return stats
+
+    def theirs():
+        return get_featuresdict_from_dataset(ImagesPathDataset(files), net.net, FOLDER_BATCH, False, False, False)
+
+    net(torch.zeros((2, 3, size, size), dtype=torch.uint8))  # one-time start-up costs, outside the rounds
+    stats, feats = ours(), theirs()["2048"]
+    assert stats.count == feats.shape[0] == FOLDER_IMAGES
+    assert torch.allclose(stats.sum.float(), feats.double().sum(0).float(), rtol=1e-4, atol=1e-3)  # the same work
+    medians = interleaved_medians({"ours": ours, "torch_fidelity": theirs}, rounds=3, warmup=False)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    record_ratios(benchmark, medians, label=f"feature stage, {FOLDER_IMAGES} PNGs at {size} px")
 
 
 def scipy_fid(mu1, s1, mu2, s2):

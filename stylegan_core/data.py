@@ -23,8 +23,11 @@ import json
 import os
 import zipfile
 import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -119,6 +122,47 @@ def _fit(img: Image.Image, resolution: int, fit: Fit) -> Image.Image:
     if img.size != (resolution, resolution):
         img = img.resize((resolution, resolution), Image.LANCZOS)
     return img
+
+
+K = TypeVar("K")
+R = TypeVar("R")
+# Batches a dataset pass loads ahead of the network. Threads suffice: Pillow's decoders, numpy
+# copies and torch.stack release the GIL, and the network's own thread pool keeps running.
+PREFETCH_WORKERS = 2
+
+
+def prefetch(load: Callable[[K], R], keys: Iterable[K], workers: int = PREFETCH_WORKERS) -> Iterator[R]:
+    """load(k) for each k of `keys`, in order, with up to `workers` threads loading the next
+    keys while the caller works on the current result (workers=0: plain, in the caller's thread).
+
+    The results are the very objects `load` returns, in the order of `keys`, so a pass gives the
+    same values with any number of workers. An exception raised by `load` is raised here, in the
+    caller's thread, when its key's turn comes (the keys before it are yielded first), as it would
+    be without workers. Closing the iterator early cancels what was not started and waits for the
+    rest, so no thread outlives the pass.
+    """
+    if workers <= 0:
+        for k in keys:
+            yield load(k)
+        return
+    it = iter(keys)
+    pending: deque[Future] = deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prefetch")
+    try:
+        for k in it:  # fill the pipeline: one result ready per worker, plus the one being loaded
+            pending.append(pool.submit(load, k))
+            if len(pending) > workers:
+                break
+        while pending:
+            result = pending.popleft().result()
+            for k in it:  # keep the pipeline full while the caller uses `result`
+                pending.append(pool.submit(load, k))
+                break
+            yield result
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
 
 
 class ImageProblemError(DatasetError):

@@ -16,10 +16,11 @@ Layers, top to bottom:
 4. `compute_fid`: a generator or an image folder against a dataset; returns a ResultRecord.
 """
 
+import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from stylegan_core import distributed
+from stylegan_core.data import PREFETCH_WORKERS, prefetch
 from stylegan_core.errors import ConfigError, DatasetError, NonFiniteError
 from stylegan_eval import fid_cache
 from stylegan_eval.metrics.generation import generate_uint8, noise_mode_of, to_rgb
@@ -180,17 +182,40 @@ def fid_from_stats(a: RunningStats, b: RunningStats) -> float:
 # e.g. stylegan_eval.feature_extractor.FeatureExtractor.
 
 
-def load_images(ds, indices) -> torch.Tensor:
-    """Dataset images `indices` as uint8 [N, 3, H, W]."""
+def load_images(ds, indices, pin: bool = False) -> torch.Tensor:
+    """Dataset images `indices` as uint8 [N, 3, H, W]; in page-locked memory with `pin` (for
+    an asynchronous copy to a CUDA device)."""
     images = torch.stack([ds[int(i)] for i in indices])
     if images.dtype != torch.uint8:
         raise DatasetError(f"dataset returned {images.dtype} images; expected uint8")
-    return to_rgb(images)
+    images = to_rgb(images)
+    return images.pin_memory() if pin else images
+
+
+def dataset_batches(ds, batches: Iterable[list[int]], device, workers: int = PREFETCH_WORKERS) -> Iterator[torch.Tensor]:
+    """Every dataset pass reads its images here: uint8 [n, 3, H, W] on `device` for each index
+    list of `batches`, in order, decoded and stacked by `workers` threads ahead of the network
+    (stylegan_core.data.prefetch); pinned and copied asynchronously when `device` is CUDA."""
+    device = torch.device(device)
+    pin = device.type == "cuda"
+    with contextlib.closing(prefetch(lambda idx: load_images(ds, idx, pin), batches, workers)) as loaded:
+        for images in loaded:
+            yield images.to(device, non_blocking=pin)
+
+
+def batch_schedule(start: int, num: int, chunk_size: int, batch_size: int) -> list[tuple[range, list[list[int]]]]:
+    """Chunks of items start..num-1 and this rank's index batches in each, in pass order."""
+    out = []
+    for chunk_start in range(start, num, chunk_size):
+        chunk = range(chunk_start, min(chunk_start + chunk_size, num))
+        mine = distributed.shard(chunk)
+        out.append((chunk, [list(mine[b : b + batch_size]) for b in range(0, len(mine), batch_size)]))
+    return out
 
 
 def accumulate(
     num: int,  # items 0..num-1
-    load: Callable[[list[int]], torch.Tensor],  # indices -> uint8 [n, 3, H, W]
+    load: Callable[[list[int]], torch.Tensor] | Callable[[Iterable[list[int]]], Iterator[torch.Tensor]],
     extractor: torch.nn.Module,
     batch_size: int,
     chunk_size: int,  # items between all-reduces and progress saves
@@ -199,8 +224,11 @@ def accumulate(
     progress_key: dict[str, Any],
     desc: str,
     progress: bool = True,  # tqdm bar on rank 0
+    batched: bool = False,  # `load` maps all index batches to an iterator of images (dataset_batches)
 ) -> tuple[RunningStats, int]:
-    """Feature statistics of items 0..num-1 and the index this call resumed from.
+    """Feature statistics of items 0..num-1 and the index this call resumed from. `load` maps
+    one index batch to uint8 [n, 3, H, W] images, or with `batched` the pass's index batches, in
+    order, to an iterator of them (so a dataset can load ahead of the network).
 
     Chunk c covers indices [c * chunk_size, (c + 1) * chunk_size), sharded across ranks; after
     each chunk the ranks' sums are all-reduced into the running total, which rank 0 saves with
@@ -218,22 +246,23 @@ def accumulate(
     world = distributed.world_size()
     with tqdm(total=num, initial=start, desc=desc, unit="img", disable=not (progress and distributed.is_main()),
               leave=False) as bar:
-        for chunk_start in range(start, num, chunk_size):
-            chunk = range(chunk_start, min(chunk_start + chunk_size, num))
-            mine = distributed.shard(chunk)
-            local = RunningStats(extractor.dim, device)
-            for b in range(0, len(mine), batch_size):
-                indices = list(mine[b : b + batch_size])
-                features = extractor(load(indices).to(device))  # [n, dim]
-                if not torch.isfinite(features).all():
-                    raise NonFiniteError(f"{desc}: the feature network produced NaN or Inf")
-                local.update(features)
-                bar.update(min(len(indices) * world, num - bar.n))  # approximate off rank 0's view
-            local.all_reduce()
-            total.merge(local)
-            if progress_dir is not None and chunk.stop < num and distributed.is_main():
-                payload = {"stats": total.state_dict(), "next_index": chunk.stop}
-                fid_cache.save_entry(progress_dir, kind, progress_key, payload)
+        schedule = batch_schedule(start, num, chunk_size, batch_size)
+        all_batches = [indices for _, batches in schedule for indices in batches]
+        loaded = load(all_batches) if batched else (load(indices) for indices in all_batches)
+        with contextlib.closing(loaded):  # an error stops the loading threads before it propagates
+            for chunk, batches in schedule:
+                local = RunningStats(extractor.dim, device)
+                for indices in batches:
+                    features = extractor(next(loaded).to(device))  # [n, dim]
+                    if not torch.isfinite(features).all():
+                        raise NonFiniteError(f"{desc}: the feature network produced NaN or Inf")
+                    local.update(features)
+                    bar.update(min(len(indices) * world, num - bar.n))  # approximate off rank 0's view
+                local.all_reduce()
+                total.merge(local)
+                if progress_dir is not None and chunk.stop < num and distributed.is_main():
+                    payload = {"stats": total.state_dict(), "next_index": chunk.stop}
+                    fid_cache.save_entry(progress_dir, kind, progress_key, payload)
     if progress_dir is not None and distributed.is_main():
         fid_cache.remove_entry(progress_dir, kind, progress_key)
     return total, start
@@ -272,9 +301,9 @@ def dataset_stats(ds, fingerprint: str, num: int, extractor, batch_size: int, de
         stats.all_reduce()
         return stats, True, time.perf_counter() - t0
     stats, _ = accumulate(
-        num, lambda idx: load_images(ds, idx), extractor, batch_size, DEFAULT_CHUNK, device,
+        num, lambda batches: dataset_batches(ds, batches, device), extractor, batch_size, DEFAULT_CHUNK, device,
         cache_dir / "progress" if resume else None, {"what": "dataset", **key, "chunk": DEFAULT_CHUNK}, desc,
-        progress,
+        progress, batched=True,
     )
     if distributed.is_main():
         fid_cache.save_entry(cache_dir, "fid-stats", key, stats.state_dict())

@@ -12,7 +12,8 @@ indices, sharded over torch.distributed ranks within a chunk and reduced (statis
 in index order (rows) after it, so no result depends on the batch size or the process count.
 """
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,7 +23,8 @@ from tqdm import tqdm
 from stylegan_core import distributed
 from stylegan_core.errors import NonFiniteError
 from stylegan_eval.images import area_downsample
-from stylegan_eval.metrics.fid import DEFAULT_CHUNK, RunningStats, load_images
+from stylegan_core.data import PREFETCH_WORKERS
+from stylegan_eval.metrics.fid import DEFAULT_CHUNK, RunningStats, batch_schedule, dataset_batches
 from stylegan_eval.metrics.generation import generate_float, quantize
 
 
@@ -143,10 +145,13 @@ class StyleScales:
         return torch.cat(self._chunks) if self._chunks else torch.zeros((0, self.dim))
 
 
+Loader = Callable[[Iterable[list[int]]], Iterator[Batch]]  # index batches -> their Batches, in order
+
+
 @torch.no_grad()
 def run_pass(
     num: int,  # samples 0..num-1 (the largest any consumer needs)
-    load: Callable[[list[int]], Batch],
+    load: Loader,
     consumers: Sequence[Consumer],
     batch_size: int,
     chunk_size: int = DEFAULT_CHUNK,
@@ -156,41 +161,47 @@ def run_pass(
     """Load every sample once and feed each consumer the samples below its `num`."""
     world = distributed.world_size()
     show = progress and distributed.is_main()
-    with tqdm(total=num, desc=desc, unit="img", disable=not show, leave=False) as bar:
-        for start in range(0, num, chunk_size):
-            chunk = range(start, min(start + chunk_size, num))
-            mine = distributed.shard(chunk)
-            for b in range(0, len(mine), batch_size):
-                indices = list(mine[b : b + batch_size])
+    schedule = batch_schedule(0, num, chunk_size, batch_size)
+    wanted_batches = [idx for _, batches in schedule for idx in batches if any(c.num > idx[0] for c in consumers)]
+    with tqdm(total=num, desc=desc, unit="img", disable=not show, leave=False) as bar, \
+            contextlib.closing(load(wanted_batches)) as loaded:
+        for chunk, batches in schedule:
+            for indices in batches:
                 wanted = [c for c in consumers if c.num > indices[0]]
                 if not wanted:
                     continue
-                batch = load(indices)
+                batch = next(loaded)
                 for c in wanted:
                     c.update(batch, slice(0, sum(i < c.num for i in indices)))  # indices ascend
                 bar.update(min(len(indices) * world, num - bar.n))
             for c in consumers:
-                if c.num > start:
-                    c.end_chunk(min(chunk.stop, c.num) - start)
+                if c.num > chunk.start:
+                    c.end_chunk(min(chunk.stop, c.num) - chunk.start)
 
 
-def generated_loader(G, seed: int, device) -> Callable[[list[int]], Batch]:
-    """Samples of G without truncation (metrics never truncate), as the metric noise rule says."""
+def generated_loader(G, seed: int, device) -> Loader:
+    """Samples of G without truncation (metrics never truncate), as the metric noise rule says;
+    generated when the pass asks for them (the generator is the network, nothing to overlap)."""
 
-    def load(indices: list[int]) -> Batch:
-        with torch.no_grad():
-            z, ws, img = generate_float(G, indices, seed, device)
-        return Batch(indices, z, ws, img, seed)
+    def load(batches: Iterable[list[int]]) -> Iterator[Batch]:
+        for indices in batches:
+            with torch.no_grad():
+                z, ws, img = generate_float(G, indices, seed, device)
+            yield Batch(indices, z, ws, img, seed)
 
     return load
 
 
-def dataset_loader(ds, device) -> Callable[[list[int]], Batch]:
-    """Dataset images as uint8 RGB batches (for feature consumers only)."""
+def dataset_loader(ds, device, workers: int = PREFETCH_WORKERS) -> Loader:
+    """Dataset images as uint8 RGB batches (for feature consumers only), loaded ahead of the
+    network by stylegan_eval.metrics.fid.dataset_batches."""
 
-    def load(indices: list[int]) -> Batch:
-        batch = Batch(indices, None, None, None, 0)
-        batch._uint8 = load_images(ds, indices).to(device)
-        return batch
+    def load(batches: Iterable[list[int]]) -> Iterator[Batch]:
+        batches = list(batches)
+        with contextlib.closing(dataset_batches(ds, batches, device, workers)) as loaded:
+            for indices, images in zip(batches, loaded):
+                batch = Batch(indices, None, None, None, 0)
+                batch._uint8 = images
+                yield batch
 
     return load

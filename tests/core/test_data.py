@@ -247,3 +247,69 @@ def test_corrupt_zip_member_is_named(tmp_path):
     with pytest.raises(DatasetError, match=r"cannot read image .*d\.zip:1\.png"):
         open_dataset(z)
     assert len(open_dataset(z, on_bad_image="skip")) == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# prefetch: loading ahead of the caller, in order, errors in the caller's thread
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("workers", [0, 1, 2, 4])
+def test_prefetch_yields_every_result_in_key_order(workers):
+    import threading
+    import time
+
+    from stylegan_core.data import prefetch
+
+    threads = set()
+
+    def load(k):
+        time.sleep(0.002 * ((7 * k) % 5))  # later keys often finish first
+        threads.add(threading.current_thread().name)
+        return [k, k * k]
+
+    got = list(prefetch(load, range(23), workers))
+    assert got == [[k, k * k] for k in range(23)]
+    # workers > 0 loads in the pool's threads, never in the caller's
+    assert all(n.startswith("prefetch") for n in threads) == (workers > 0)
+
+
+def test_prefetch_loads_the_next_keys_while_the_caller_holds_a_result():
+    import threading
+
+    from stylegan_core.data import prefetch
+
+    started = {k: threading.Event() for k in range(6)}
+
+    def load(k):
+        started[k].set()
+        return k
+
+    it = prefetch(load, range(6), workers=2)
+    assert next(it) == 0
+    # While the caller works on result 0, keys 1 and 2 are being (or have been) loaded.
+    assert started[1].wait(5) and started[2].wait(5)
+    assert list(it) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_prefetch_raises_a_loaders_error_in_turn_and_leaves_no_thread(workers):
+    import threading
+
+    from stylegan_core.data import prefetch
+
+    before = threading.active_count()
+
+    def load(k):
+        if k == 3:
+            raise DatasetError(f"cannot read image {k}.png: broken")
+        return k
+
+    got = []
+    with pytest.raises(DatasetError) as e:
+        for x in prefetch(load, range(10), workers):
+            got.append(x)
+    assert got == [0, 1, 2] and str(e.value) == "cannot read image 3.png: broken"
+    assert threading.active_count() == before
+    it = prefetch(load, range(3), workers)  # closed early: the pool is shut down
+    assert next(it) == 0
+    it.close()
+    assert threading.active_count() == before
