@@ -1,6 +1,7 @@
-"""FID throughput on CPU: Inception features/s at 32x32 and 256x256 inputs, the dataset feature
-stage beside torch-fidelity's on the same PNG files and weights, the Fréchet distance at 2048-d
-against scipy's sqrtm path, and a 50k-sample time estimate for F-cpu32.
+"""FID throughput on CPU: Inception features/s at 32x32 and 256x256 inputs, the network stage's
+GFLOP/s beside this machine's sgemm GFLOP/s and beside torch-fidelity's forward, the dataset
+feature stage beside torch-fidelity's on the same PNG files and weights, the Fréchet distance at
+2048-d against scipy's sqrtm path, and a 50k-sample time estimate for F-cpu32.
 
 Run: pytest benchmarks/test_bench_fid.py --benchmark-only
 The network is the substitute (random weights): same architecture and cost as the real one.
@@ -20,7 +21,7 @@ from stylegan_core.generator import Generator
 from stylegan_core.presets import get_preset
 from stylegan_eval.metrics.fid import dataset_stats, frechet_distance
 from stylegan_eval.metrics.generation import generate_uint8
-from stylegan_eval.inception import substitute_inception
+from stylegan_eval.inception import _structure, random_inception_state_dict, substitute_inception
 
 BATCH = 8
 NUM = 50_000
@@ -29,6 +30,14 @@ NUM = 50_000
 @pytest.fixture(scope="module")
 def net():
     return substitute_inception(0)
+
+
+@pytest.fixture(scope="module")
+def torch_fidelity_net():
+    """torch-fidelity's own module and forward with the same weights as `net`."""
+    peer = _structure()
+    peer.load_weights(random_inception_state_dict(0))
+    return peer.eval().requires_grad_(False)
 
 
 def features_per_s(benchmark, net, size):
@@ -48,12 +57,37 @@ def test_inception_features_256px(benchmark, net):
     features_per_s(benchmark, net, 256)
 
 
+INCEPTION_GFLOP = 11.42  # multiply-adds x 2 of one 299x299 forward to pool3
+SGEMM_SIZE = 2048
+
+
+def test_inception_network_stage_gflops_vs_sgemm(benchmark, net, torch_fidelity_net):
+    """The network on 299x299 inputs (no resize work), batch 32: GFLOP/s against a 2048^3 float32
+    matrix product on the same cores (the machine's practical peak), and against torch-fidelity's
+    forward of the same weights. Interleaved rounds, medians."""
+    images = torch.randint(0, 256, (32, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    a, b = torch.randn(SGEMM_SIZE, SGEMM_SIZE), torch.randn(SGEMM_SIZE, SGEMM_SIZE)
+    with torch.no_grad():
+        medians = interleaved_medians({"ours": lambda: net(images),
+                                       "torch_fidelity": lambda: torch_fidelity_net(images),
+                                       "sgemm": lambda: a @ b}, rounds=3)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    sgemm_gflops = 2 * SGEMM_SIZE**3 / medians["sgemm"] / 1e9
+    ours_gflops = len(images) * INCEPTION_GFLOP / medians["ours"]
+    info = {"sgemm_gflops": sgemm_gflops, "network_gflops": ours_gflops,
+            "network_fraction_of_sgemm": ours_gflops / sgemm_gflops,
+            "torch_fidelity_gflops": len(images) * INCEPTION_GFLOP / medians["torch_fidelity"],
+            "speedup_vs_torch_fidelity": medians["torch_fidelity"] / medians["ours"]}
+    benchmark.extra_info.update(info)
+    print("\nnetwork stage, 32 images at 299 px: " + ", ".join(f"{k} {v:.3g}" for k, v in info.items()))
+
+
 FOLDER_IMAGES = 200
 FOLDER_BATCH = 32  # both sides
 
 
 @pytest.mark.parametrize("size", [32, 256])
-def test_feature_stage_200_pngs_vs_torch_fidelity(benchmark, net, size, tmp_path):
+def test_feature_stage_200_pngs_vs_torch_fidelity(benchmark, net, torch_fidelity_net, size, tmp_path):
     """Folder of PNGs -> Inception statistics (ours: open_dataset, which reads, hashes and
     decodes every file, then dataset_stats, which prefetches batches while the network runs)
     beside torch-fidelity's feature extraction of the same files (its DataLoader with worker
@@ -79,7 +113,7 @@ def test_feature_stage_200_pngs_vs_torch_fidelity(benchmark, net, size, tmp_path
         return stats
 
     def theirs():
-        return get_featuresdict_from_dataset(ImagesPathDataset(files), net.net, FOLDER_BATCH, False, False, False)
+        return get_featuresdict_from_dataset(ImagesPathDataset(files), torch_fidelity_net, FOLDER_BATCH, False, False, False)
 
     net(torch.zeros((2, 3, size, size), dtype=torch.uint8))  # one-time start-up costs, outside the rounds
     stats, feats = ours(), theirs()["2048"]
