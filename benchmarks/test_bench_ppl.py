@@ -105,13 +105,13 @@ def seconds(fn, *args, repeat: int = 1, warmup: bool = True) -> float:
 @pytest.mark.parametrize("preset, batch, repeats", CASES)
 def test_ppl_pairs_per_s_vs_official_loop(benchmark, lpips_model, preset, batch, repeats):
     G = generator(preset)
-    model, identity = lpips_model
-    sampler = PPLSampler(G, LPIPSDistance(model, identity), CONFIG, seed=0, device=torch.device("cpu"))
+    sampler = PPLSampler(G, LPIPSDistance(*lpips_model), CONFIG, seed=0, device=torch.device("cpu"))
     indices = range(batch)
     dists, _ = benchmark.pedantic(sampler, args=(indices,), rounds=repeats, iterations=1, warmup_rounds=1)
     assert dists.shape == (batch,) and torch.isfinite(dists).all()
-    peers = {"official_loop": OfficialLoop(OfficialStructureGenerator(G), model, CONFIG),
-             "ada_style": AdaStyleSampler(OfficialStructureGenerator(G), model, CONFIG)}
+    peer_lpips, _ = substitute_model(0)  # lpips's own module as it builds it (LPIPSDistance re-lays its trunk)
+    peers = {"official_loop": OfficialLoop(OfficialStructureGenerator(G), peer_lpips, CONFIG),
+             "ada_style": AdaStyleSampler(OfficialStructureGenerator(G), peer_lpips, CONFIG)}
     times = {"ours": [], **{name: [] for name in peers}}
     for peer in peers.values():
         peer(batch)  # warm-up

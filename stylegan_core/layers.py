@@ -121,7 +121,10 @@ def instance_norm_modulate(
     accumulator over a whole 1024x1024 plane drifts by 2e-5 relative (per row: 1e-7)."""
     mean = x.mean(dim=(2, 3), keepdim=True)  # [N, C, 1, 1]
     x = x.sub_(mean) if inplace else x - mean
-    row_sq = torch.linalg.vector_norm(x, dim=3).square()  # [N, C, H] sums of squares per row
+    if is_channels_last(x):  # reduce along W with C contiguous: [N, H, W, C] -> [N, H, C]
+        row_sq = torch.linalg.vector_norm(x.permute(0, 2, 3, 1), dim=2).square().transpose(1, 2)
+    else:
+        row_sq = torch.linalg.vector_norm(x, dim=3).square()  # [N, C, H] sums of squares per row
     ms = row_sq.sum(dim=2)[:, :, None, None] / (x.shape[2] * x.shape[3])
     factor = torch.rsqrt(ms + eps)
     if scale is not None:
@@ -131,6 +134,12 @@ def instance_norm_modulate(
         return x if shift is None else x.add_(shift[:, :, None, None])
     x = x * factor
     return x if shift is None else x + shift[:, :, None, None]
+
+
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether [N, C, H, W] x is stored as [N, H, W, C] (and not also plain NCHW, as when C or
+    H * W is 1)."""
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def _binomial_kernel(channels: int, dtype, device) -> torch.Tensor:
@@ -184,6 +193,13 @@ def upscale_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     # k[a, b, o, i, p, q] = sum_yx taps[a, p, y] taps[b, q, x] weight[o, i, y, x]
     k = torch.einsum("apy,bqx,oiyx->aboipq", taps, taps, weight).reshape(4 * out_ch, -1, 2, 2)
     # Padding 1 gives (H+1) x (W+1) outputs; phase (a, b) is the window starting at (a, b).
+    if is_channels_last(x):  # the same interleave on [N, H, W, C] storage
+        y = F.conv2d(x, k, padding=1).permute(0, 2, 3, 1).reshape(n, h + 1, w_ + 1, 2, 2, out_ch)
+        out = x.new_empty(n, h, 2, w_, 2, out_ch)
+        for a in (0, 1):
+            for b in (0, 1):
+                out[:, :, a, :, b] = y[:, a : a + h, b : b + w_, a, b]
+        return out.reshape(n, 2 * h, 2 * w_, out_ch).permute(0, 3, 1, 2)
     y = F.conv2d(x, k, padding=1).reshape(n, 2, 2, out_ch, h + 1, w_ + 1)
     out = x.new_empty(n, out_ch, h, 2, w_, 2)
     for a in (0, 1):
@@ -324,6 +340,9 @@ class EqualizedConv2d(nn.Module):
             # toRGB / fromRGB: one matrix product per image. The conv kernels' blocking follows
             # the batch size, which made images depend (by rounding) on their batch companions.
             n, c, h, w_ = x.shape
+            if is_channels_last(x):  # per image [H, W, C] @ [C, O], back to NCHW storage
+                wt = w.reshape(w.shape[0], c).t()
+                return torch.stack([torch.matmul(xi.permute(1, 2, 0), wt) for xi in x]).permute(0, 3, 1, 2).contiguous()
             x = torch.matmul(w.reshape(w.shape[0], c), x.reshape(n, c, h * w_)).reshape(n, -1, h, w_)
         else:
             if self.resample == "up":

@@ -18,8 +18,9 @@ lpips or torchvision, whose loader would unpickle whatever the hub cache holds:
 The network is built empty (`lpips.LPIPS(pretrained=False)` on the meta device) and receives
 those state dicts, so its values are exactly those of `lpips.LPIPS(net="vgg", version="0.1")`.
 
-`LPIPSDistance` computes exactly `lpips.LPIPS.forward` but pushes both images of each pair
-through the trunk in one batch (one backbone forward instead of two).
+`LPIPSDistance` computes `lpips.LPIPS.forward` (equal up to float32 rounding) but pushes both
+images of each pair through the trunk in one batch (one backbone forward instead of two), in the
+channels_last layout.
 """
 
 import contextlib
@@ -70,6 +71,9 @@ class LPIPSDistance(nn.Module):
         if model.pnet_type not in ("vgg", "vgg16") or model.version != "0.1" or not model.lpips:
             raise ValueError("LPIPSDistance expects lpips.LPIPS(net='vgg', version='0.1', lpips=True)")
         self.model = model.eval().requires_grad_(False)
+        # The trunk's weights channels_last: its convolutions then run in that layout, about
+        # 1.2x faster on CPU for the same values up to float32 rounding.
+        self.model.net.to(memory_format=torch.channels_last)
         self.identity = identity
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from stylegan_core.layers import (
     downscale2d,
     init_parameters,
     instance_norm,
+    is_channels_last,
     instance_norm_modulate,
     minibatch_stddev,
     nf,
@@ -111,6 +112,27 @@ def test_upscale_conv3x3_equals_upscale_then_conv(shape):
     gx, gw = torch.autograd.grad((upscale_conv3x3(x, weight) * ref).sum(), (x, weight))
     rx, rw = torch.autograd.grad((F.conv2d(upscale2d(x), weight, padding=1) * ref).sum(), (x, weight))
     assert torch.allclose(gx, rx, atol=1e-5 * rx.abs().max()) and torch.allclose(gw, rw, atol=1e-5 * rw.abs().max())
+
+
+def test_channels_last_paths_equal_nchw():
+    """upscale_conv3x3, the 1x1 conv and instance_norm_modulate on channels_last storage give
+    the NCHW results (the 1x1 conv returns NCHW storage again)."""
+    g = torch.Generator().manual_seed(9)
+    x, weight = torch.randn(2, 6, 5, 7, generator=g), torch.randn(4, 6, 3, 3, generator=g)
+    xc = x.contiguous(memory_format=torch.channels_last)
+    assert is_channels_last(xc) and not is_channels_last(x)
+    up = upscale_conv3x3(xc, weight)
+    assert is_channels_last(up)
+    torch.testing.assert_close(up, upscale_conv3x3(x, weight), rtol=1e-5, atol=1e-5)
+    rgb = _init(EqualizedConv2d(6, 3, 1, gain=1.0))
+    out = rgb(xc)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, rgb(x), rtol=1e-5, atol=1e-6)
+    scale, shift = torch.randn(2, 6, generator=g), torch.randn(2, 6, generator=g)
+    ref = instance_norm(x * 3 + 1) * scale[:, :, None, None] + shift[:, :, None, None]
+    y = (xc * 3 + 1).contiguous(memory_format=torch.channels_last)
+    assert instance_norm_modulate(y, scale, shift, inplace=True) is y
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_use_fused_auto_threshold_is_128():

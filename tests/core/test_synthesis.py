@@ -14,6 +14,7 @@ from stylegan_core.layers import (
     blur2d,
     init_parameters,
     instance_norm,
+    is_channels_last,
     lerp,
     pixel_norm,
     upscale2d,
@@ -241,6 +242,33 @@ def test_fast_paths_equal_the_plain_definition(kw):
     # The constant input is read, never written.
     if net.const is not None:
         assert torch.equal(net.const, torch.ones_like(net.const))
+
+
+@pytest.mark.parametrize("lod", [0.0, 0.5, 1.0])
+def test_inference_runs_channels_last_from_64px_with_the_same_images(lod):
+    net = _net(128, fmap_base=512)  # 8 channels at 128 px (with one, both layouts coincide)
+    net.set_lod(lod)
+    ws = _ws(net, 2)
+    noise = [torch.randn(2, 1, h, w, generator=torch.Generator().manual_seed(i))
+             for i, (h, w) in enumerate(net.noise_shapes)]
+    layouts = {}
+
+    def record(module, args, out):
+        layouts[out.shape[-1]] = is_channels_last(out)
+
+    for block in net.blocks:
+        block.register_forward_hook(record)
+    with torch.no_grad():
+        fast = net(ws, noise_mode="given", noise=noise)
+        if lod == 0:  # against the plain definition in float64
+            exact = _plain_synthesis(copy.deepcopy(net).double(), ws.double(), [t.double() for t in noise])
+            assert (fast.double() - exact).abs().max() <= 1e-6 * exact.abs().max()
+    assert 64 in layouts and layouts == {r: r >= 64 for r in layouts}
+    assert fast.is_contiguous()
+    layouts.clear()
+    tracked = net(ws, noise_mode="given", noise=noise)  # autograd: NCHW throughout
+    assert not any(layouts.values())
+    torch.testing.assert_close(fast, tracked.detach(), rtol=0, atol=1e-5 * tracked.abs().max().item())
 
 
 def test_batch_size_does_not_change_images():
