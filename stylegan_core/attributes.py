@@ -41,8 +41,13 @@ def read_attributes(path: str | os.PathLike, names: list[str] | tuple[str, ...] 
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise DatasetError(f"cannot read attribute file {path}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(
+            f"{path}: not a text file (byte {e.object[e.start]:#04x} at offset {e.start} is not UTF-8); "
+            "give a CelebA list_attr_celeba.txt-style file or a .csv of attribute columns"
+        ) from None
     table = _parse_csv(path, text) if path.suffix.lower() == ".csv" else _parse_celeba(path, text)
     if names is None:
         return table

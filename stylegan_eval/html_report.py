@@ -304,11 +304,25 @@ def _disentanglement_section(doc: _Doc, inputs: ReportInputs, fig_dir: Path) -> 
         doc.figure(fig, f"figures/{fig.path.name}")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png(path: str | os.PathLike) -> Path:
+    """`path` if it is a PNG file (by its signature); UserError naming it otherwise. The report
+    embeds images as PNG data, so anything else would show as a broken image."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: image for the report not found")
+    with path.open("rb") as f:
+        head = f.read(len(PNG_SIGNATURE))
+    if head != PNG_SIGNATURE:
+        raise UserError(f"{path}: not a PNG image; the report embeds PNG files (convert it, "
+                        "or use a grid from `stylegan-eval generate grid --out grid.png`)")
+    return path
+
+
 def _copy_image(src: str | os.PathLike, dst: Path) -> Path:
-    src = Path(src)
-    if not src.is_file():
-        raise UserError(f"{src}: image for the report not found")
-    shutil.copyfile(src, dst)
+    shutil.copyfile(check_png(src), dst)
     return dst
 
 

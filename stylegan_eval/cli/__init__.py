@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 0
+    from stylegan_eval.cli.allocator import keep_freed_memory
     from stylegan_eval.outputs import describe_os_error
+
+    keep_freed_memory()
 
     # "stylegan-eval data synth", as argparse names the command in its own errors.
     sub = [v for v in (getattr(args, "action", None), getattr(args, "mode", None)) if v]

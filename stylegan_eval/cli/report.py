@@ -92,11 +92,13 @@ def run(args: argparse.Namespace) -> int:
 
     from stylegan_core.distributed import default_device
     from stylegan_core.formats.identify import is_model_file
-    from stylegan_eval.html_report import ReportOptions, write_report
+    from stylegan_eval.html_report import ReportOptions, check_png, write_report
     from stylegan_eval.outputs import check_output_dir
     from stylegan_eval.report import frame_notes, load_inputs, records_frame
 
     check_output_dir(args.out, "--out")
+    for _, image in args.image:  # before any work: a wrong file is named at once
+        check_png(image)
     models = [p for p in args.inputs if is_model_file(p)]
     inputs = load_inputs([p for p in args.inputs if p not in models]) if len(models) < len(args.inputs) else None
     with tempfile.TemporaryDirectory(prefix="stylegan-eval-report-") as work:

@@ -456,6 +456,23 @@ def test_report_refuses_unreadable_and_future_records_in_one_line(content, messa
     assert not (tmp_path / "rep").exists()
 
 
+@pytest.mark.parametrize("content", [b"\xff\xd8\xff\xe0 a JPEG header", b"just text", None])
+def test_report_image_must_be_a_png_and_is_checked_before_any_work(content, f, tmp_path, capsys):
+    image = tmp_path / "grid.png"
+    if content is not None:
+        image.write_bytes(content)
+    line = one_line_error(capsys, ["report", f.results, "--out", tmp_path / "rep", "--image", "grid", image])
+    assert str(image) in line
+    assert ("not a PNG image" if content is not None else "not found") in line
+    assert not (tmp_path / "rep" / "report.html").exists()
+
+
+def test_binary_attribute_file_is_named_as_not_text(f, capsys):
+    line = one_line_error(capsys, ["data", "info", f.data, "--attributes", f.garbage])
+    assert f"{f.garbage}: not a text file (byte 0x80 at offset 128 is not UTF-8)" in line
+    assert "codec" not in line
+
+
 def test_report_says_what_it_merged_dropped_or_did_not_tabulate(tmp_path, capsys):
     path = tmp_path / "results.jsonl"
     old = _record(value=10.0, created="2026-01-01T00:00:00+00:00")
