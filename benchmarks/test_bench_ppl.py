@@ -30,7 +30,7 @@ from stylegan_core.presets import get_preset
 from stylegan_eval.lpips_net import LPIPSDistance, substitute_model
 from stylegan_eval.metrics.ppl import PPLConfig, PPLSampler, lerp, prepare_images, slerp
 
-CASES = [("F-cpu32", 16, 3), ("F-256", 2, 3)]  # (preset, pairs per batch, timing repeats)
+CASES = [("F-cpu32", 16, 3), ("F-256", 2, 5)]  # (preset, pairs per batch, timing repeats)
 CONFIG = PPLConfig(space="w", sampling="full")
 
 

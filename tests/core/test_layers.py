@@ -195,9 +195,11 @@ def test_instance_norm_modulate_equals_norm_then_style(styled):
     assert torch.allclose(y, ref, atol=1e-5)
 
 
-def test_instance_norm_modulate_is_accurate_on_large_planes():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_instance_norm_modulate_is_accurate_on_large_planes(layout):
     # A 1024x1024 plane: a single float32 accumulator over 1M squares drifts by ~2e-5.
     x = F.leaky_relu(torch.randn(1, 2, 1024, 1024, generator=torch.Generator().manual_seed(5)) + 0.3, 0.2)
+    x = x.contiguous(memory_format=layout)
     exact = instance_norm(x.double())
     assert torch.allclose(instance_norm_modulate(x, None, None).double(), exact, rtol=0, atol=1e-6)
 
